@@ -1,0 +1,88 @@
+"""Child processes started by `manage.py serve`: started in their own session, stopped in order, never orphaned."""
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: if the launcher is killed outright (SIGKILL), the kernel sends the
+    # child SIGTERM instead of leaving it running with nobody to stop it.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ManagedProcess:
+    def __init__(self, name: str, command: list[str], *, env: dict[str, str], cwd: Path, log_file: Path | None = None):
+        self.name = name
+        self.command = command
+        self.env = env
+        self.cwd = cwd
+        self.log_file = log_file
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        output = None
+        if self.log_file is not None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            output = self.log_file.open("ab")
+        # A session of its own: Ctrl-C in the terminal reaches only the launcher, which stops children in order.
+        self.process = subprocess.Popen(
+            self.command,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        if output is not None:
+            output.close()
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s did not stop within %.0f s; killing it", self.name, timeout)
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def wait_for_http(url: str, *, process: ManagedProcess, timeout: float) -> None:
+    """Poll ``url`` until it answers 200; fail early if the process behind it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = process.exit_code()
+        if code is not None:
+            raise RuntimeError(f"{process.name} exited with code {code} while starting{_log_hint(process)}")
+        try:
+            # Only our own loopback http URLs reach here (built from settings), never user input.
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{process.name} did not answer {url} within {timeout:.0f} s{_log_hint(process)}")
+
+
+def _log_hint(process: ManagedProcess) -> str:
+    if process.log_file is None or not process.log_file.exists():
+        return ""
+    tail = process.log_file.read_text(errors="replace").strip().splitlines()[-3:]
+    return f" (log {process.log_file}: {' | '.join(tail)})"

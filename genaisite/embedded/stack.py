@@ -1,0 +1,144 @@
+"""Brings the whole service up for `make run`: embedded services, database, worker and web server.
+
+Start order: LLM server (in the background) and Postgres, then migrations and the first admin account, then the
+Huey worker and Daphne. Stop order is the reverse. Each child runs in its own session so Ctrl-C reaches only us.
+"""
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+
+from accounts.services import initial_admin_ensure
+from genaisite.embedded import EmbeddedServiceError
+from genaisite.embedded import postgres as embedded_postgres
+from genaisite.embedded.llm import llm_server_command, llm_server_env
+from genaisite.embedded.processes import ManagedProcess, wait_for_http
+
+logger = logging.getLogger(__name__)
+
+LLM_START_TIMEOUT = 60.0
+WEB_START_TIMEOUT = 120.0
+
+
+class Stack:
+    def __init__(self, write) -> None:
+        self.write = write
+        self.base_dir: Path = settings.BASE_DIR
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"]}
+        self.env["PYTHONUNBUFFERED"] = "1"
+        self.postgres = embedded_postgres.from_settings() if settings.EMBEDDED_POSTGRES else None
+        self.llm: ManagedProcess | None = None
+        self.children: list[ManagedProcess] = []
+        self.stopping = threading.Event()
+
+    # --- start ----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if settings.EMBEDDED_LLM:
+            self._start_llm()
+        if self.postgres is not None:
+            self.postgres.ensure_started()
+            self.write(f"postgres   127.0.0.1:{self.postgres.port}  data in {self.postgres.cluster_dir}")
+        else:
+            self.write("postgres   from DATABASE_URL")
+        call_command("migrate", interactive=False, verbosity=0)
+        self._ensure_admin()
+        if self.llm is not None:
+            wait_for_http(f"{settings.LLM_BASE_URL}/models", process=self.llm, timeout=LLM_START_TIMEOUT)
+            self.write(f"llm        {settings.LLM_MODEL} at {settings.LLM_BASE_URL} (llama.cpp server)")
+        else:
+            self.write(f"llm        {settings.LLM_MODEL} at {settings.LLM_BASE_URL}")
+        self._start_child("worker", [sys.executable, str(self.base_dir / "manage.py"), "run_huey", "--flush-locks"])
+        web = self._start_child(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "--bind",
+                settings.LISTEN_HOST,
+                "--port",
+                str(settings.LISTEN_PORT),
+                "genaisite.asgi:application",
+            ],
+        )
+        url = f"http://{settings.LISTEN_HOST}:{settings.LISTEN_PORT}"
+        wait_for_http(f"{url}/healthz", process=web, timeout=WEB_START_TIMEOUT)
+        self.write(f"web        {url}  (admin at {url}/admin/, readiness at {url}/readyz)")
+        self.write("genaisite is up. Press Ctrl-C to stop.")
+
+    def _start_llm(self) -> None:
+        command = llm_server_command(
+            port=settings.EMBEDDED_LLM_PORT, model_alias=settings.LLM_MODEL, context=settings.EMBEDDED_LLM_CONTEXT
+        )
+        self.llm = ManagedProcess(
+            "llm", command, env=llm_server_env(), cwd=self.base_dir, log_file=settings.DATA_DIR / "log" / "llm.log"
+        )
+        self.llm.start()
+        self.children.append(self.llm)
+
+    def _start_child(self, name: str, command: list[str]) -> ManagedProcess:
+        child = ManagedProcess(name, command, env=self.env, cwd=self.base_dir)
+        child.start()
+        self.children.append(child)
+        return child
+
+    def _ensure_admin(self) -> None:
+        created = initial_admin_ensure(
+            username=settings.INITIAL_ADMIN_USERNAME,
+            email=settings.INITIAL_ADMIN_EMAIL,
+            password=settings.INITIAL_ADMIN_PASSWORD,
+        )
+        if created is None:
+            return
+        user, generated = created
+        if generated:
+            self.write(f"admin      created user {user.username!r} with password {generated!r} (shown only once)")
+        else:
+            self.write(f"admin      created user {user.username!r} with the password from ADMIN_PASSWORD")
+
+    # --- run and stop -----------------------------------------------------------------------------------------
+
+    def wait(self) -> int:
+        """Block until a signal asks us to stop (exit 0) or a child dies on its own (exit 1)."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: self.stopping.set())
+        while not self.stopping.wait(0.5):
+            for child in self.children:
+                code = child.exit_code()
+                if code is not None:
+                    self.write(f"{child.name} exited unexpectedly with code {code}; stopping everything")
+                    return 1
+        return 0
+
+    def stop(self) -> None:
+        # Ignore further Ctrl-C while shutting down, so an impatient second press cannot leave orphans behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for child in reversed(self.children):
+            child.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        self.write("genaisite stopped.")
+
+
+def serve(write) -> int:
+    stack = Stack(write)
+    try:
+        stack.start()
+    except (EmbeddedServiceError, RuntimeError) as exc:
+        write(f"start-up failed: {exc}")
+        stack.stop()
+        return 1
+    except BaseException:
+        stack.stop()
+        raise
+    try:
+        return stack.wait()
+    finally:
+        stack.stop()

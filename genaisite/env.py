@@ -1,0 +1,125 @@
+"""The one place that reads the process environment.
+
+Every reader raises ``ImproperlyConfigured`` naming the variable when its value is malformed, so a typo in a
+deployment stops the process at start-up instead of surfacing as a strange error at the first request.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class EnvError(ImproperlyConfigured):
+    """A malformed or missing environment variable; the message starts with the variable's name."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.variable = name
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def env_required(name: str) -> str:
+    value = env_str(name)
+    if value is None:
+        raise EnvError(name, "is required but not set")
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise EnvError(name, f"expected a boolean (true/false, 1/0), got {value!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise EnvError(name, f"expected an integer, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise EnvError(name, f"must be at least {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise EnvError(name, f"must be at most {maximum}, got {number}")
+    return number
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = env_str(name)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_path(name: str, default: Path) -> Path:
+    value = env_str(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def env_http_url(name: str) -> str | None:
+    """An http(s) base URL such as ``LLM_BASE_URL``, returned without a trailing slash."""
+    value = env_str(name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EnvError(name, f"expected an http(s) URL such as http://host:8080/v1, got {value!r}")
+    _check_port(name, parts)
+    return value.rstrip("/")
+
+
+def env_redis_url(name: str) -> str | None:
+    value = env_str(name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise EnvError(name, f"expected a URL such as redis://host:6379/0, got {value!r}")
+    _check_port(name, parts)
+    return value
+
+
+def parse_database_url(name: str, value: str) -> dict:
+    """A ``postgres://user:password@host:port/dbname?sslmode=require`` URL as a Django DATABASES entry."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        raise EnvError(name, f"expected a postgres:// URL, got scheme {parts.scheme or 'none'!r}")
+    if not parts.hostname:
+        raise EnvError(name, "has no host (expected postgres://user:password@host:5432/dbname)")
+    port = _check_port(name, parts)
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname or "/" in dbname:
+        raise EnvError(name, "has no database name (expected postgres://user:password@host:5432/dbname)")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": dbname,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname,
+        "PORT": str(port or 5432),
+        "OPTIONS": dict(parse_qsl(parts.query)),
+    }
+
+
+def _check_port(name: str, parts) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        raise EnvError(name, f"has an invalid port in {parts.netloc!r}") from None

@@ -1,0 +1,68 @@
+"""Readiness of every component the service needs, checked concurrently with a deadline each."""
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
+from huey.contrib.djhuey import HUEY
+
+from chat import llm
+from documents import embeddings
+from genaisite.tasks import HEARTBEAT_KEY
+
+CHECK_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class ComponentState:
+    ready: bool
+    detail: str
+
+
+def _database() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            row = cursor.fetchone()
+    finally:
+        connection.close()  # this runs on a pool thread with no request cycle to hand the connection back
+    if row is None:
+        return False, "connected, but the vector extension is missing (run migrations)"
+    return True, f"postgres with pgvector {row[0]}"
+
+
+def _queue() -> tuple[bool, str]:
+    last = HUEY.get(HEARTBEAT_KEY, peek=True)
+    if last is None:
+        return False, "no worker has reported in"
+    age = time.time() - last
+    if age > 3 * settings.QUEUE_HEARTBEAT_SECONDS:
+        return False, f"no worker heartbeat for {age:.0f} s"
+    return True, f"worker heartbeat {age:.1f} s ago"
+
+
+async def _run(check) -> ComponentState:
+    try:
+        if asyncio.iscoroutinefunction(check):
+            ready, detail = await asyncio.wait_for(check(), CHECK_TIMEOUT)
+        else:
+            ready, detail = await asyncio.wait_for(sync_to_async(check, thread_sensitive=False)(), CHECK_TIMEOUT)
+    except TimeoutError:
+        return ComponentState(False, f"no answer within {CHECK_TIMEOUT:.0f} s")
+    except Exception as exc:  # a readiness probe reports failures, it does not raise them
+        return ComponentState(False, f"{type(exc).__name__}: {exc}")
+    return ComponentState(ready, detail)
+
+
+async def readiness() -> dict[str, ComponentState]:
+    checks = {
+        "database": _database,
+        "llm": llm.readiness,
+        "embeddings": embeddings.readiness,
+        "queue": _queue,
+    }
+    states = await asyncio.gather(*(_run(check) for check in checks.values()))
+    return dict(zip(checks, states, strict=True))

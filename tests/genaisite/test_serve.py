@@ -1,0 +1,121 @@
+"""`manage.py serve` (what `make run` calls) on its own data directory and ports, as a new user would use it."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BASE_DIR, free_ports, manage_py
+
+
+def child_pids(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            child = int(stat.parent.name)
+            found |= {child} | child_pids(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.port, postgres_port, llm_port = free_ports(3)
+        self.env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "LLM_BASE_URL")}
+        self.env |= {
+            "DJANGO_SETTINGS_MODULE": "genaisite.settings.development",
+            "DATA_DIR": str(data_dir),
+            "PORT": str(self.port),
+            "EMBEDDED_POSTGRES_PORT": str(postgres_port),
+            "EMBEDDED_LLM_PORT": str(llm_port),
+        }
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+
+    def start(self) -> subprocess.Popen:
+        self.process = subprocess.Popen(
+            manage_py("serve"), env=self.env, cwd=BASE_DIR, stdout=self.log.open("w"), stderr=subprocess.STDOUT
+        )
+        return self.process
+
+    def wait_ready(self, timeout: float = 180) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                status, body = get_json(f"http://127.0.0.1:{self.port}/readyz")
+            except (urllib.error.URLError, ConnectionError):
+                status, body = 0, {}
+            if status == 200:
+                return body
+            time.sleep(0.5)
+        raise AssertionError(f"not ready after {timeout} s: {body}\n{self.log.read_text()}")
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=90)
+
+
+@pytest.fixture
+def server(tmp_path):
+    server = Server(tmp_path / "var")
+    yield server
+    if getattr(server, "process", None) and server.process.poll() is None:
+        server.process.kill()
+
+
+def test_serve_comes_up_ready_stops_cleanly_and_keeps_its_data(server):
+    server.start()
+    body = server.wait_ready()
+    assert body["status"] == "ready"
+    children = child_pids(server.process.pid)
+    assert len(children) >= 3, "expected the web server, the worker and the LLM server"
+    first_log = server.log.read_text()
+    assert "admin      created user 'admin' with password" in first_log
+
+    assert server.interrupt() == 0
+    assert "genaisite stopped." in server.log.read_text()
+    time.sleep(0.5)
+    assert not [pid for pid in children if alive(pid)], "a child process outlived Ctrl-C"
+    assert not (Path(server.env["DATA_DIR"]) / "postgres" / "cluster" / "postmaster.pid").exists()
+
+    started = time.monotonic()
+    server.start()
+    server.wait_ready()
+    second_start = time.monotonic() - started
+    assert "created user" not in server.log.read_text(), "the second start must find the first start's admin"
+    assert second_start < 60
+    assert server.interrupt() == 0
+
+
+def test_serve_exits_with_one_line_on_a_malformed_database_url(server):
+    server.env["DATABASE_URL"] = "postgres://user@/nodb"
+    result = subprocess.run(manage_py("serve"), env=server.env, cwd=BASE_DIR, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "configuration error: DATABASE_URL: has no host (expected " + (
+        "postgres://user:password@host:5432/dbname)"
+    )
