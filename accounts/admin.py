@@ -1,6 +1,223 @@
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
+"""The admin site for accounts. Every change that matters goes through accounts.services, which audits it."""
 
-from accounts.models import User
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-admin.site.register(User, UserAdmin)
+from accounts import services
+from accounts.models import ApiKey, AuditEvent, PolicyOverride, RolePolicy, User
+from accounts.permissions import can_manage_policies, can_manage_users, can_read_audit_log, can_suspend_users
+
+admin.site.site_header = "genaisite administration"
+admin.site.site_title = "genaisite admin"
+
+
+def _ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+def _snapshot(obj, names: tuple[str, ...]) -> dict:
+    return {name: getattr(obj, name) for name in names}
+
+
+POLICY_FIELDS = (
+    "allowed_models",
+    "daily_token_budget",
+    "requests_per_minute",
+    "max_upload_mb",
+    "max_documents",
+    "web_access",
+)
+
+
+class PolicyOverrideInline(admin.StackedInline):
+    model = PolicyOverride
+    can_delete = True
+    extra = 0
+    max_num = 1
+    fields = POLICY_FIELDS
+    verbose_name_plural = "Policy overrides (empty = as the role's policy says)"
+
+
+class SuspendedFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        return [("active", "Active"), ("suspended", "Suspended"), ("inactive", "Deactivated")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "active":
+            return queryset.filter(is_active=True, suspended_at__isnull=True)
+        if self.value() == "suspended":
+            return queryset.filter(suspended_at__isnull=False)
+        if self.value() == "inactive":
+            return queryset.filter(is_active=False)
+        return queryset
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "email", "role", "status", "last_login", "date_joined")
+    list_filter = ("role", SuspendedFilter, "date_joined")
+    search_fields = ("username", "email", "first_name", "last_name")
+    ordering = ("username",)
+    actions = ["suspend_users", "unsuspend_users"]
+    inlines = [PolicyOverrideInline]
+    readonly_fields = ("suspended_at", "suspension_reason", "last_login", "date_joined")
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Profile", {"fields": ("first_name", "last_name", "email")}),
+        ("Access", {"fields": ("role", "is_active", "suspended_at", "suspension_reason")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"fields": ("username", "email", "role", "password1", "password2")}),)
+
+    @admin.display(description="status")
+    def status(self, user: User) -> str:
+        if user.is_suspended:
+            return "suspended"
+        return "active" if user.is_active else "deactivated"
+
+    # Moderators may see users and suspend them; only admins change them.
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return can_suspend_users(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return can_manage_users(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return can_manage_users(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return can_manage_users(request.user)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return can_suspend_users(request.user)
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        return super().get_actions(request) if can_suspend_users(request.user) else {}
+
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        new_role = obj.role
+        if change and "role" in form.changed_data:
+            obj.role = User.objects.get(pk=obj.pk).role  # the service compares, changes and audits
+        super().save_model(request, obj, form, change)
+        services.user_role_change(actor=request.user, user=obj, role=new_role, ip=_ip(request))
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        if formset.model is not PolicyOverride:
+            return super().save_formset(request, form, formset, change)
+        for override in formset.save(commit=False):
+            before = _snapshot(PolicyOverride.objects.filter(pk=override.pk).first() or PolicyOverride(), POLICY_FIELDS)
+            services.policy_override_save(actor=request.user, override=override, before=before, ip=_ip(request))
+        for override in formset.deleted_objects:
+            override.delete()
+        return None
+
+    @admin.action(description="Suspend selected users (signs them out and stops their keys)")
+    def suspend_users(self, request: HttpRequest, queryset: QuerySet) -> None:
+        suspended = 0
+        for user in queryset:
+            try:
+                services.user_suspend(actor=request.user, user=user, reason="Suspended from the admin", ip=_ip(request))
+                suspended += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{user.username}: {exc.messages[0]}", messages.ERROR)
+        self.message_user(request, f"{suspended} user(s) suspended.", messages.SUCCESS)
+
+    @admin.action(description="Reinstate selected users")
+    def unsuspend_users(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for user in queryset:
+            services.user_unsuspend(actor=request.user, user=user, ip=_ip(request))
+        self.message_user(request, f"{queryset.count()} user(s) reinstated.", messages.SUCCESS)
+
+
+@admin.register(RolePolicy)
+class RolePolicyAdmin(admin.ModelAdmin):
+    list_display = ("role", "daily_token_budget", "requests_per_minute", "max_upload_mb", "max_documents", "web_access")
+    fields = ("role", *POLICY_FIELDS, "updated_at")
+    readonly_fields = ("role", "updated_at")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return can_manage_policies(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return can_manage_policies(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return can_manage_policies(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # one policy per role, created by migration
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: RolePolicy, form, change: bool) -> None:
+        before = _snapshot(RolePolicy.objects.get(pk=obj.pk), POLICY_FIELDS)
+        services.role_policy_save(actor=request.user, policy=obj, before=before, ip=_ip(request))
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "name", "user", "scopes", "status", "created_at", "expires_at", "last_used_at")
+    list_filter = ("created_at", "revoked_at")
+    search_fields = ("prefix", "name", "user__username")
+    list_select_related = ("user",)
+    # The hash is deliberately absent: nothing about the secret is shown, even to admins.
+    fields = ("prefix", "name", "user", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke_keys"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return can_manage_users(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return can_manage_users(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are created by their owners, who alone see the secret
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        return actions if can_manage_users(request.user) else {}
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for api_key in queryset.select_related("user"):
+            services.api_key_revoke(api_key=api_key, actor=request.user, ip=_ip(request))
+        self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "actor_label", "action", "target_label", "ip_address")
+    list_filter = ("action", "created_at")
+    search_fields = ("actor_label", "target_label")
+    date_hierarchy = "created_at"
+    fields = ("created_at", "actor_label", "action", "target_label", "details", "ip_address")
+    readonly_fields = fields
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return can_read_audit_log(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return can_read_audit_log(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

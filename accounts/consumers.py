@@ -1,25 +1,40 @@
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from accounts.notifications import user_group
+from accounts.notifications import SUSPENDED_CLOSE_CODE, user_group
+from accounts.permissions import is_usable_account
 
 UNAUTHENTICATED = 4401
 
 
-class UserEventsConsumer(AsyncJsonWebsocketConsumer):
+class UserSocketMixin:
+    """Joins the signed-in user's group, so account-wide events (suspension) reach every socket of theirs."""
+
+    async def join_user_group(self) -> bool:
+        user = self.scope.get("user")
+        if not is_usable_account(user):
+            await self.close(code=UNAUTHENTICATED)
+            return False
+        self.user_group = user_group(user.pk)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
+        return True
+
+    async def leave_user_group(self) -> None:
+        if hasattr(self, "user_group"):
+            await self.channel_layer.group_discard(self.user_group, self.channel_name)
+
+    async def account_disconnect(self, message: dict) -> None:
+        await self.close(code=SUSPENDED_CLOSE_CODE)
+
+
+class UserEventsConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
     """`/ws/events/`: the signed-in user's events, as JSON frames."""
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=UNAUTHENTICATED)
-            return
-        self.group = user_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
+        if await self.join_user_group():
+            await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave_user_group()
 
     async def user_event(self, message: dict) -> None:
         await self.send_json(message["event"])

@@ -1,17 +1,213 @@
-"""Writes for accounts: every change to users goes through here."""
+"""Writes for accounts. Every security-relevant change goes through here and leaves an audit event."""
 
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
+
+from accounts import keys
+from accounts.models import ApiKey, ApiKeyScope, AuditAction, AuditEvent, PolicyOverride, Role, RolePolicy, User
+from accounts.notifications import disconnect_user
+from accounts.permissions import can_manage_api_keys, can_manage_users
+
+MAX_ACTIVE_KEYS_PER_USER = 50
+MAX_KEY_LIFETIME_DAYS = 3650
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    target_user: User | None = None,
+    target_label: str = "",
+    details: dict | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        actor=actor,
+        actor_label=actor.username if actor else "system",
+        action=action,
+        target_user=target_user,
+        target_label=target_label or (target_user.username if target_user else ""),
+        details=details or {},
+        ip_address=ip,
+    )
+
+
+def _sync_staff_flags(user: User) -> None:
+    # The role is the source of truth; Django's flags follow it so the admin site admits the right people.
+    user.is_superuser = user.role == Role.ADMIN
+    user.is_staff = user.role in (Role.ADMIN, Role.MODERATOR)
 
 
 @transaction.atomic
-def initial_admin_ensure(*, username: str, email: str, password: str | None) -> tuple[object, str | None] | None:
-    """Create the first superuser unless one exists.
+def user_signup(*, username: str, email: str, password: str) -> User:
+    user = get_user_model()(username=username, email=email, role=Role.MEMBER)
+    user.set_password(password)
+    _sync_staff_flags(user)
+    user.full_clean()
+    user.save()
+    return user
 
-    Returns the new user and the password that was generated for it (None when the operator supplied one), or None
-    when a superuser already existed, so the caller prints a generated password exactly once.
+
+@transaction.atomic
+def user_role_change(*, actor: User | None, user: User, role: str, ip: str | None = None) -> User:
+    if role not in Role.values:
+        raise ValidationError(f"Unknown role {role!r}.")
+    previous = User.objects.select_for_update().get(pk=user.pk).role
+    user.role = role
+    _sync_staff_flags(user)
+    user.save(update_fields=["role", "is_staff", "is_superuser"])
+    if previous != role:
+        audit_record(
+            actor=actor,
+            action=AuditAction.ROLE_CHANGED,
+            target_user=user,
+            details={"from": previous, "to": role},
+            ip=ip,
+        )
+    return user
+
+
+@transaction.atomic
+def user_suspend(*, actor: User | None, user: User, reason: str, ip: str | None = None) -> User:
+    if actor is not None and actor.pk == user.pk:
+        raise ValidationError("You cannot suspend your own account.")
+    if actor is not None and user.role == Role.ADMIN and not can_manage_users(actor):
+        raise ValidationError("Only an admin can suspend an admin.")
+    if user.is_suspended:
+        return user
+    user.suspended_at = timezone.now()
+    user.suspension_reason = reason[:300]
+    user.save(update_fields=["suspended_at", "suspension_reason"])
+    audit_record(actor=actor, action=AuditAction.USER_SUSPENDED, target_user=user, details={"reason": reason}, ip=ip)
+    # Sessions and keys stop working on the next request (the auth backend and key check refuse suspended users);
+    # open websockets are told to close now.
+    transaction.on_commit(lambda: disconnect_user(user.pk))
+    return user
+
+
+@transaction.atomic
+def user_unsuspend(*, actor: User | None, user: User, ip: str | None = None) -> User:
+    if not user.is_suspended:
+        return user
+    user.suspended_at = None
+    user.suspension_reason = ""
+    user.save(update_fields=["suspended_at", "suspension_reason"])
+    audit_record(actor=actor, action=AuditAction.USER_UNSUSPENDED, target_user=user, ip=ip)
+    return user
+
+
+def password_changed(*, user: User, ip: str | None = None) -> None:
+    audit_record(actor=user, action=AuditAction.PASSWORD_CHANGED, target_user=user, ip=ip)
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    user: User,
+    name: str,
+    scopes: list[str],
+    expires_in_days: int | None = None,
+    actor: User | None = None,
+    ip: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its secret, which is never stored and cannot be shown again."""
+    if not can_manage_api_keys(user):
+        raise PermissionDenied("Your role does not allow API keys.")
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the key a name, so you can tell it apart later."})
+    unknown = sorted(set(scopes) - set(ApiKeyScope.values))
+    if not scopes or unknown:
+        raise ValidationError({"scopes": f"Choose one or more of: {', '.join(ApiKeyScope.values)}."})
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_KEY_LIFETIME_DAYS:
+        raise ValidationError({"expires_in_days": f"Expiry must be between 1 and {MAX_KEY_LIFETIME_DAYS} days."})
+    active = ApiKey.objects.filter(user=user, revoked_at__isnull=True).select_for_update()
+    if active.count() >= MAX_ACTIVE_KEYS_PER_USER:
+        raise ValidationError(f"You have {MAX_ACTIVE_KEYS_PER_USER} active keys; revoke one first.")
+    secret, prefix, hashed = keys.new_key()
+    expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+    api_key = ApiKey.objects.create(
+        user=user,
+        name=name[:100],
+        prefix=prefix,
+        hashed_key=hashed,
+        scopes=sorted(set(scopes)),
+        expires_at=expires_at,
+    )
+    audit_record(
+        actor=actor or user,
+        action=AuditAction.KEY_CREATED,
+        target_user=user,
+        target_label=f"{user.username}: {api_key}",
+        details={"prefix": prefix, "scopes": api_key.scopes, "expires_at": expires_at and expires_at.isoformat()},
+        ip=ip,
+    )
+    return api_key, secret
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, actor: User | None, ip: str | None = None) -> ApiKey:
+    if api_key.revoked_at is not None:
+        return api_key
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.KEY_REVOKED,
+        target_user=api_key.user,
+        target_label=f"{api_key.user.username}: {api_key}",
+        details={"prefix": api_key.prefix},
+        ip=ip,
+    )
+    return api_key
+
+
+def api_key_touch(api_key: ApiKey) -> None:
+    """Record use, at most once a minute per key: a write on every request would cost more than it tells."""
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+
+
+def _changed_fields(before: dict, after: dict) -> dict:
+    return {name: {"from": before[name], "to": after[name]} for name in after if before.get(name) != after[name]}
+
+
+@transaction.atomic
+def role_policy_save(*, actor: User, policy: RolePolicy, before: dict, ip: str | None = None) -> RolePolicy:
+    policy.full_clean()
+    policy.save()
+    after = {name: getattr(policy, name) for name in before}
+    changes = _changed_fields(before, after)
+    if changes:
+        audit_record(actor=actor, action=AuditAction.POLICY_CHANGED, target_label=str(policy), details=changes, ip=ip)
+    return policy
+
+
+@transaction.atomic
+def policy_override_save(*, actor: User, override: PolicyOverride, before: dict, ip: str | None = None) -> None:
+    override.full_clean()
+    override.save()
+    after = {name: getattr(override, name) for name in before}
+    changes = _changed_fields(before, after)
+    if changes:
+        audit_record(
+            actor=actor, action=AuditAction.OVERRIDE_CHANGED, target_user=override.user, details=changes, ip=ip
+        )
+
+
+@transaction.atomic
+def initial_admin_ensure(*, username: str, email: str, password: str | None) -> tuple[User, str | None] | None:
+    """Create the first admin unless one exists.
+
+    Returns the new user and the password generated for it (None when the operator supplied one), or None when an
+    admin already existed, so the caller prints a generated password exactly once.
     """
     user_model = get_user_model()
     if user_model.objects.filter(is_superuser=True).exists():
@@ -19,5 +215,5 @@ def initial_admin_ensure(*, username: str, email: str, password: str | None) -> 
     generated = None
     if not password:
         generated = password = secrets.token_urlsafe(12)
-    user = user_model.objects.create_superuser(username=username, email=email, password=password)
+    user = user_model.objects.create_superuser(username=username, email=email, password=password, role=Role.ADMIN)
     return user, generated

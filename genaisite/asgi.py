@@ -15,13 +15,16 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from accounts.middleware import ApiKeyWebsocketMiddleware  # noqa: E402
 from accounts.routing import websocket_urlpatterns as account_sockets  # noqa: E402
 from documents import embeddings  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": ASGIStaticFilesHandler(django_application),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter([*account_sockets]))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter([*account_sockets])))
+        ),
     }
 )
 

