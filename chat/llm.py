@@ -1,58 +1,237 @@
 """The one LLM boundary: every model call goes through ``openai.AsyncOpenAI`` here.
 
-The embedded llama.cpp server, OpenAI, vLLM and Ollama are all reached the same way, by base URL and key.
+The embedded llama.cpp server, OpenAI, vLLM and Ollama are all reached the same way, by base URL and key. This module
+owns timeouts (connect, per-read, overall deadline), retries (only before the first token), ``max_tokens`` (always
+set), fitting the history into the context window, and token usage (reported by the backend, or counted here).
 """
 
 import asyncio
+import logging
+import math
+import time
 import weakref
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import openai
 from django.conf import settings
 
-CONNECT_TIMEOUT = 5.0
-READ_TIMEOUT = 60.0
+from accounts.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+RETRY_BACKOFF_SECONDS = (0.2, 0.4, 0.8, 1.6, 3.2)
+# Retrying past this point would make an upstream failure reach the user later than promised (2 s).
+RETRY_WINDOW_SECONDS = 1.0
+# Tokens the chat template adds around each message, beyond its text.
+MESSAGE_OVERHEAD_TOKENS = 4
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    base_url: str
+    api_key: str
+    context_window: int
+    max_output_tokens: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of a streamed answer: text, and at the end a finish reason and usage."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+class LLMError(ServiceError):
+    """A model call failed; ``message`` is safe to show to users, ``code`` is stable for clients."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool = False, status: int = 502) -> None:
+        super().__init__(code, message, status=status)
+        self.retryable = retryable
+
+
+class UnknownModel(LLMError):
+    def __init__(self, name: str) -> None:
+        available = ", ".join(model.name for model in configured_models())
+        super().__init__("model_not_found", f"Unknown model {name!r}. Available: {available}.", status=404)
+
+
+def configured_models() -> list[ModelConfig]:
+    return [ModelConfig(**entry) for entry in settings.LLM_MODELS]
+
+
+def default_model() -> ModelConfig:
+    return configured_models()[0]
+
+
+def model_config(name: str | None) -> ModelConfig:
+    if not name:
+        return default_model()
+    for model in configured_models():
+        if model.name == name:
+            return model
+    raise UnknownModel(name)
+
+
+def estimate_tokens(text: str) -> int:
+    """A deliberately generous estimate (English averages ~4 characters a token) for when the backend reports none."""
+    return math.ceil(len(text) / 3.5) if text else 0
+
+
+def estimate_prompt_tokens(messages: list[dict]) -> int:
+    return sum(estimate_tokens(str(message.get("content") or "")) + MESSAGE_OVERHEAD_TOKENS for message in messages)
+
+
+def fit_to_context(model: ModelConfig, messages: list[dict], *, max_tokens: int) -> tuple[list[dict], int]:
+    """Drop the oldest turns (never system messages, never the last message) until the prompt and the answer fit.
+
+    Returns the messages to send and the ``max_tokens`` to ask for, shrunk if even the newest turn is long.
+    """
+    system = [message for message in messages if message["role"] == "system"]
+    turns = [message for message in messages if message["role"] != "system"]
+    budget = model.context_window - max_tokens
+    while len(turns) > 1 and estimate_prompt_tokens(system + turns) > budget:
+        turns.pop(0)
+    kept = system + turns
+    room = model.context_window - estimate_prompt_tokens(kept)
+    return kept, max(1, min(max_tokens, room))
+
 
 # httpx pools belong to the event loop that created them, so clients are cached per loop.
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], openai.AsyncOpenAI]]" = (
-    weakref.WeakKeyDictionary()
-)
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
 
 
-def client(base_url: str | None = None, api_key: str | None = None) -> openai.AsyncOpenAI:
-    key = (base_url or settings.LLM_BASE_URL, api_key or settings.LLM_API_KEY)
+def client(model: ModelConfig | None = None) -> openai.AsyncOpenAI:
+    model = model or default_model()
+    key = (model.base_url, model.api_key)
     per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
     if key not in per_loop:
         per_loop[key] = openai.AsyncOpenAI(
-            base_url=key[0],
-            api_key=key[1],
-            timeout=openai.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
-            max_retries=0,
+            base_url=model.base_url,
+            api_key=model.api_key,
+            timeout=openai.Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT),
+            max_retries=0,  # retries are ours: only before the first token
         )
     return per_loop[key]
 
 
-async def stream_text(messages: list[dict], *, model: str | None = None, max_tokens: int = 256) -> AsyncIterator[str]:
-    """Yield the answer's text deltas as the backend produces them."""
-    stream = await client().chat.completions.create(
-        model=model or settings.LLM_MODEL, messages=messages, max_tokens=max_tokens, stream=True
+def _as_llm_error(exc: Exception) -> LLMError:
+    if isinstance(exc, LLMError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError("upstream_timeout", "The model server did not answer in time.", retryable=True, status=504)
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError("upstream_unreachable", "Could not reach the model server.", retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        retryable = exc.status_code == 429 or exc.status_code >= 500
+        detail = _upstream_detail(exc)
+        return LLMError("upstream_error", f"The model server answered {exc.status_code}: {detail}", retryable=retryable)
+    return LLMError("upstream_malformed", f"The model server sent a response we could not read ({type(exc).__name__}).")
+
+
+def _upstream_detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:300]
+    return str(exc.message)[:300]
+
+
+async def _open_stream(model: ModelConfig, messages: list[dict], max_tokens: int, extra: dict):
+    return await client(model).chat.completions.create(
+        model=model.name,
+        messages=messages,
+        max_tokens=max_tokens,
+        stream=True,
+        stream_options={"include_usage": True},
+        **extra,
     )
-    async with stream:
-        async for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                yield chunk.choices[0].delta.content
+
+
+async def stream_chat(model: ModelConfig, messages: list[dict], *, max_tokens: int, **extra) -> AsyncIterator[Chunk]:
+    """Stream an answer as Chunks. Raises LLMError; retries only while nothing has been yielded."""
+    messages, max_tokens = fit_to_context(model, messages, max_tokens=min(max_tokens, model.max_output_tokens))
+    started = time.monotonic()
+    produced: list[str] = []
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    try:
+        async with asyncio.timeout(settings.LLM_DEADLINE):
+            stream = await _open_with_retries(model, messages, max_tokens, extra, started)
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, estimated=False)
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    finish_reason = choice.finish_reason or finish_reason
+                    if choice.delta and choice.delta.content:
+                        produced.append(choice.delta.content)
+                        yield Chunk(text=choice.delta.content)
+    except TimeoutError:
+        raise LLMError("upstream_deadline", "The answer took too long and was cut off.", status=504) from None
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        raise _as_llm_error(exc) from exc
+    if usage is None:
+        # Most servers stream one token per chunk; the prompt is estimated from its text.
+        usage = Usage(estimate_prompt_tokens(messages), len(produced), estimated=True)
+    yield Chunk(finish_reason=finish_reason or "stop", usage=usage)
+
+
+async def _open_with_retries(model: ModelConfig, messages: list[dict], max_tokens: int, extra: dict, started: float):
+    for attempt in range(settings.LLM_RETRIES + 1):
+        try:
+            return await _open_stream(model, messages, max_tokens, extra)
+        except Exception as exc:
+            error = _as_llm_error(exc)
+            out_of_time = time.monotonic() - started > RETRY_WINDOW_SECONDS
+            if not error.retryable or attempt == settings.LLM_RETRIES or out_of_time:
+                raise error from exc
+            logger.warning("model call failed before the first token (%s); retrying", error.code)
+            await asyncio.sleep(RETRY_BACKOFF_SECONDS[attempt])
+    raise AssertionError("unreachable")
+
+
+async def complete(model: ModelConfig, messages: list[dict], *, max_tokens: int) -> str:
+    """A short non-streamed answer (titles and other housekeeping)."""
+    messages, max_tokens = fit_to_context(model, messages, max_tokens=min(max_tokens, model.max_output_tokens))
+    try:
+        async with asyncio.timeout(settings.LLM_DEADLINE):
+            response = await client(model).chat.completions.create(
+                model=model.name, messages=messages, max_tokens=max_tokens
+            )
+    except TimeoutError:
+        raise LLMError("upstream_deadline", "The model server did not answer in time.", status=504) from None
+    except Exception as exc:
+        raise _as_llm_error(exc) from exc
+    return (response.choices[0].message.content or "").strip() if response.choices else ""
 
 
 READINESS_TIMEOUT = 3.0
 
 
 async def readiness() -> tuple[bool, str]:
-    """Whether the backend answers and serves the configured model."""
+    """Whether the default model's backend answers and serves that model."""
+    model = default_model()
     try:
-        page = await asyncio.wait_for(client().models.list(), READINESS_TIMEOUT)
+        page = await asyncio.wait_for(client(model).models.list(), READINESS_TIMEOUT)
     except (openai.APIError, TimeoutError) as exc:
-        return False, f"unreachable at {settings.LLM_BASE_URL}: {type(exc).__name__}"
-    served = [model.id for model in page.data]
-    if settings.LLM_MODEL not in served:
-        return False, f"model {settings.LLM_MODEL!r} not served (available: {', '.join(served) or 'none'})"
-    return True, f"{settings.LLM_MODEL} at {settings.LLM_BASE_URL}"
+        return False, f"unreachable at {model.base_url}: {type(exc).__name__}"
+    served = [entry.id for entry in page.data]
+    if model.name not in served:
+        return False, f"model {model.name!r} not served (available: {', '.join(served) or 'none'})"
+    return True, f"{model.name} at {model.base_url}"

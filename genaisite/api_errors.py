@@ -7,6 +7,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.errors import ServiceError
+
 
 def _first_message(detail) -> str:
     if isinstance(detail, dict):
@@ -31,6 +33,11 @@ def _from_django(exc: Exception) -> Exception:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, ServiceError):
+        response = Response({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     exc = _from_django(exc)
     response = drf_exception_handler(exc, context)
     if response is None:

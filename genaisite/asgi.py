@@ -17,16 +17,19 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from accounts.middleware import ApiKeyWebsocketMiddleware  # noqa: E402
 from accounts.routing import websocket_urlpatterns as account_sockets  # noqa: E402
+from chat.routing import websocket_urlpatterns as chat_sockets  # noqa: E402
 from documents import embeddings  # noqa: E402
+from genaisite.channel_layer import mark_web_process  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": ASGIStaticFilesHandler(django_application),
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter([*account_sockets])))
+            AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter([*account_sockets, *chat_sockets])))
         ),
     }
 )
 
+mark_web_process()
 if settings.EMBEDDING_WARMUP:
     embeddings.start_warmup()

@@ -9,13 +9,18 @@ the in-memory layer cannot do is carry an event from the worker process to the w
 - each web process keeps **one** ``LISTEN`` connection, started with its first group member, that fans events out
   to its local consumers, reconnects with backoff and, after a reconnect, catches up from the table.
 
-A web process delivers its own events directly, so this layer serves a single web process; run several behind a
-load balancer with ``REDIS_URL`` (channels-redis) instead.
+A web process (``genaisite.asgi`` calls ``mark_web_process``) delivers its own events directly, so this layer
+serves a single web process; run several behind a load balancer with ``REDIS_URL`` (channels-redis) instead.
+
+Every streamed token passes through ``group_send``, so the in-memory parts are tuned for that path: the stock layer
+sweeps every channel and group for expired messages on each send and receive, and spawns a task per recipient;
+here the sweep runs at most once a second and delivery is a direct queue put.
 """
 
 import asyncio
 import json
 import logging
+import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +40,15 @@ LISTEN_READY_TIMEOUT = 5.0
 # margin for commits in flight) and skip the ids already delivered.
 CATCH_UP_MARGIN = timedelta(seconds=10)
 REMEMBERED_IDS = 10_000
+SWEEP_INTERVAL = 1.0
+
+_web_process = False
+
+
+def mark_web_process() -> None:
+    """Called by the ASGI entry point: this process serves websockets, so its events are delivered here."""
+    global _web_process
+    _web_process = True
 
 
 def database_conninfo() -> str:
@@ -60,6 +74,7 @@ def publish_through_postgres(group: str, message: dict) -> None:
 class PostgresChannelLayer(InMemoryChannelLayer):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
+        self._last_sweep = 0.0
         self._listener: asyncio.Task | None = None
         self._listening = asyncio.Event()
         self._disconnected_at: datetime | None = None
@@ -71,12 +86,33 @@ class PostgresChannelLayer(InMemoryChannelLayer):
         await self._ensure_listener()
 
     async def group_send(self, group: str, message: dict) -> None:
-        if self._listener_alive():
-            await super().group_send(group, message)
+        if _web_process or self._listener_alive():
+            self._deliver_locally(group, message)
         else:
             # thread_sensitive: when called through async_to_sync from a worker thread, the insert and the NOTIFY
             # run on that thread's connection, inside its open transaction.
             await sync_to_async(publish_through_postgres, thread_sensitive=True)(group, message)
+
+    def _deliver_locally(self, group: str, message: dict) -> None:
+        self._clean_expired()
+        members = self.groups.get(group)
+        if not members:
+            return
+        expires = time.time() + self.expiry
+        for channel in list(members):
+            queue = self.channels.get(channel)
+            if queue is None:
+                queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
+            try:
+                queue.put_nowait((expires, dict(message)))
+            except asyncio.QueueFull:
+                logger.warning("channel %s is full; dropped a %s event", channel, message.get("type"))
+
+    def _clean_expired(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep >= SWEEP_INTERVAL:
+            self._last_sweep = now
+            super()._clean_expired()
 
     def _listener_alive(self) -> bool:
         if self._listener is None or self._listener.done():
@@ -145,4 +181,4 @@ class PostgresChannelLayer(InMemoryChannelLayer):
         self._delivered_order.append(event_id)
         if len(self._delivered_order) > REMEMBERED_IDS:
             self._delivered.discard(self._delivered_order.popleft())
-        await InMemoryChannelLayer.group_send(self, group, message)
+        self._deliver_locally(group, message)

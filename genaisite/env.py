@@ -4,6 +4,7 @@ Every reader raises ``ImproperlyConfigured`` naming the variable when its value 
 deployment stops the process at start-up instead of surfacing as a strange error at the first request.
 """
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -123,3 +124,43 @@ def _check_port(name: str, parts) -> int | None:
         return parts.port
     except ValueError:
         raise EnvError(name, f"has an invalid port in {parts.netloc!r}") from None
+
+
+def env_llm_models(name: str, *, default: list[dict]) -> list[dict]:
+    """``LLM_MODELS``: a JSON list of models, each ``{"name", "base_url"?, "api_key_env"?, "context_window"?,
+    "max_output_tokens"?}``; entries without a base URL or key use the defaults of the first (built-in) model."""
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        entries = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise EnvError(name, f"is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(entries, list) or not entries:
+        raise EnvError(name, "must be a non-empty JSON list of model objects")
+    base = default[0]
+    models = []
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+            raise EnvError(name, f"entry {position} needs a non-empty string 'name'")
+        models.append(_llm_model(name, position, entry, base))
+    return models
+
+
+def _llm_model(name: str, position: int, entry: dict, base: dict) -> dict:
+    base_url = entry.get("base_url", base["base_url"])
+    parts = urlsplit(str(base_url))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EnvError(name, f"entry {position} has an invalid base_url {base_url!r}")
+    api_key = base["api_key"]
+    if "api_key_env" in entry:
+        api_key = env_str(str(entry["api_key_env"]))
+        if api_key is None:
+            raise EnvError(name, f"entry {position} reads its key from {entry['api_key_env']}, which is not set")
+    limits = {}
+    for field, minimum in (("context_window", 256), ("max_output_tokens", 1)):
+        number = entry.get(field, base[field])
+        if not isinstance(number, int) or number < minimum:
+            raise EnvError(name, f"entry {position}: {field} must be an integer of at least {minimum}")
+        limits[field] = number
+    return {"name": entry["name"], "base_url": str(base_url).rstrip("/"), "api_key": api_key, **limits}

@@ -7,6 +7,7 @@ from genaisite import views
 
 api_v1 = [
     path("", include("accounts.api.urls")),
+    path("", include("chat.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -17,6 +18,7 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include(api_v1)),
+    path("v1/", include("chat.openai_urls")),
     # One sign-in page for everyone, so the admin's login gets the same failed-attempt throttling.
     path("admin/login/", RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
     path("admin/", admin.site.urls),

@@ -66,10 +66,26 @@ def llm_server_url(tmp_path_factory) -> str:
         process.stop()
 
 
+def use_models(settings, base_url: str, names: list[str], **limits) -> None:
+    """Point the configured model list at ``base_url``; the first name becomes the default model."""
+    entry = {"base_url": base_url, "api_key": "test-key", "context_window": 2048, "max_output_tokens": 64} | limits
+    settings.LLM_MODELS = [{"name": name, **entry} for name in names]
+
+
 @pytest.fixture
 def local_llm(settings, llm_server_url) -> str:
-    settings.LLM_BASE_URL = llm_server_url
+    use_models(settings, llm_server_url, [settings.LLM_MODEL])
     return llm_server_url
+
+
+@pytest.fixture
+def fake_llm(settings):
+    """A scripted OpenAI-compatible upstream on loopback (see tests/fake_llm.py), configured as the models."""
+    from tests.fake_llm import MODELS, FakeLLMThread
+
+    with FakeLLMThread() as server:
+        use_models(settings, server.base_url, MODELS, max_output_tokens=8)
+        yield server
 
 
 @pytest.fixture
@@ -109,3 +125,21 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.1) -> bool:
     while not (result := predicate()) and time.monotonic() < deadline:
         time.sleep(interval)
     return bool(result)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_pool_before_teardown(django_db_setup, django_db_blocker):
+    """Pooled connections would keep the test database busy and make pytest-django fail to drop it."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        connection = connections["default"]
+        with connection.cursor() as cursor:
+            # What the run leaves connected (the channel layer's LISTEN, pooled connections of finished threads).
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        connection.close()
+        connection.close_pool()

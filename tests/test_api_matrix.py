@@ -12,7 +12,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, Role
-from tests.factories import make_key, make_user, session_client
+from chat import services as chat_services
+from tests.factories import key_client, make_key, make_user, session_client
 
 ROLES = [Role.ADMIN, Role.MODERATOR, Role.MEMBER, Role.VIEWER]
 ANONYMOUS = "anonymous"
@@ -32,18 +33,19 @@ def _a_key_of(user) -> int:
     return ApiKey.objects.filter(user=user).latest("created_at").pk
 
 
+def _objects_of(user) -> dict:
+    # A viewer cannot create keys, but may hold one from before a demotion: create it as a member.
+    role, user.role = user.role, Role.MEMBER
+    objects = {"key": _a_key_of(user), "conversation": chat_services.conversation_create(owner=user).pk}
+    user.role = role
+    return objects
+
+
 def build_world(caller) -> World:
     world = World(caller=caller)
-    stranger = make_user(Role.MEMBER)
-    world.foreign["key"] = _a_key_of(stranger)
-    if caller is None:
-        world.own = dict(world.foreign)  # anonymous callers own nothing; any id will do, the answer is 401
-    else:
-        # A viewer cannot create keys, but may hold one from before a demotion: create it as a member.
-        role = caller.role
-        caller.role = Role.MEMBER
-        world.own["key"] = _a_key_of(caller)
-        caller.role = role
+    world.foreign = _objects_of(make_user(Role.MEMBER))
+    # Anonymous callers own nothing; any id will do, the answer is 401.
+    world.own = dict(world.foreign) if caller is None else _objects_of(caller)
     return world
 
 
@@ -55,6 +57,9 @@ class Case:
     expected: dict[str, int]
     body: dict | None = None
     ownership: str | None = None  # "own" or "foreign": which object the path points at
+    auth: str = "session"  # or "key": the caller presents an API key of theirs instead of a session
+    # Calls that start a generation write from worker threads, which only see committed data.
+    transactional: bool = False
 
     @property
     def id(self) -> str:
@@ -66,6 +71,14 @@ def everyone(status: int, *, anonymous: int = 401, **per_role: int) -> dict[str,
 
 
 KEY_BODY = {"name": "matrix", "scopes": ["read"]}
+CONVERSATION = "api/v1/conversations/<uuid:conversation_id>/"
+EXPORT = "api/v1/conversations/<uuid:conversation_id>/export"
+MESSAGES = "api/v1/conversations/<uuid:conversation_id>/messages/"
+
+
+def conversation_path(which: str, suffix: str = "") -> Callable[[World], str]:
+    return lambda world: f"/api/v1/conversations/{getattr(world, which)['conversation']}/{suffix}"
+
 
 CASES = [
     Case("api/v1/me", "get", lambda w: "/api/v1/me", everyone(200)),
@@ -102,26 +115,87 @@ CASES = [
     # The schema and its docs page are public, like any API reference.
     Case("api/v1/schema/", "get", lambda w: "/api/v1/schema/", everyone(200, anonymous=200)),
     Case("api/v1/docs/", "get", lambda w: "/api/v1/docs/", everyone(200, anonymous=200)),
+    # Chat. Viewers may chat, so they may use all of it.
+    Case("api/v1/conversations/", "get", lambda w: "/api/v1/conversations/", everyone(200)),
+    Case("api/v1/conversations/", "post", lambda w: "/api/v1/conversations/", everyone(201), body={"title": "t"}),
+    *[
+        Case(CONVERSATION, method, conversation_path(which), everyone(ok if which == "own" else 404), body, which)
+        for method, ok, body in (("get", 200, None), ("patch", 200, {"title": "renamed"}), ("delete", 204, None))
+        for which in ("own", "foreign")
+    ],
+    *[
+        Case(EXPORT, "get", conversation_path(which, "export?format=markdown"), everyone(ok), ownership=which)
+        for which, ok in (("own", 200), ("foreign", 404))
+    ],
+    *[
+        Case(MESSAGES, "get", conversation_path(which, "messages/"), everyone(ok), ownership=which)
+        for which, ok in (("own", 200), ("foreign", 404))
+    ],
+    *[
+        Case(
+            MESSAGES,
+            "post",
+            conversation_path(which, "messages/"),
+            everyone(ok),
+            {"content": "hi"},
+            which,
+            transactional=True,
+        )
+        for which, ok in (("own", 201), ("foreign", 404))
+    ],
+    Case("api/v1/usage", "get", lambda w: "/api/v1/usage", everyone(200)),
+    # The OpenAI-compatible API takes API keys only; a viewer has none that work.
+    Case("v1/models", "get", lambda w: "/v1/models", everyone(200, viewer=401), auth="key", transactional=True),
+    Case(
+        "v1/chat/completions",
+        "post",
+        lambda w: "/v1/chat/completions",
+        everyone(200, viewer=401),
+        body={"model": "fake-echo", "messages": [{"role": "user", "content": "hi"}]},
+        auth="key",
+        transactional=True,
+    ),
 ]
 
 
-def matrix():
+def matrix(*, transactional: bool):
     for case in CASES:
-        for caller in [*ROLES, ANONYMOUS]:
-            yield pytest.param(case, caller, id=f"{case.id} as {caller}")
+        if case.transactional == transactional:
+            for caller in [*ROLES, ANONYMOUS]:
+                yield pytest.param(case, caller, id=f"{case.id} as {caller}")
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize(("case", "caller"), list(matrix()))
-def test_endpoint_answers_each_role_as_specified(case: Case, caller: str):
+def client_for(case: Case, user) -> APIClient:
+    if user is None:
+        return APIClient()
+    if case.auth == "key":
+        role, user.role = user.role, Role.MEMBER  # the key is minted while allowed, then used as the real role
+        secret = make_key(user)
+        user.role = role
+        return key_client(secret)
+    return session_client(user)
+
+
+def check(case: Case, caller: str) -> None:
     user = None if caller == ANONYMOUS else make_user(caller)
     world = build_world(user)
-    client = APIClient() if user is None else session_client(user)
-    request = getattr(client, case.method)
+    request = getattr(client_for(case, user), case.method)
     response = request(case.path(world), data=case.body, format="json") if case.body else request(case.path(world))
     assert response.status_code == case.expected[caller], response.content[:300]
     if response.status_code >= 400:
         assert response.json()["error"]["message"], "errors must carry a human-readable message"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("case", "caller"), list(matrix(transactional=False)))
+def test_endpoint_answers_each_role_as_specified(case: Case, caller: str, fake_llm):
+    check(case, caller)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("case", "caller"), list(matrix(transactional=True)))
+def test_generating_endpoint_answers_each_role_as_specified(case: Case, caller: str, fake_llm):
+    check(case, caller)
 
 
 def api_routes() -> set[str]:

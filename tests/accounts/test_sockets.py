@@ -1,7 +1,7 @@
 """Websocket authentication: session or API key; suspension closes open sockets."""
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async as db
 from channels.testing import WebsocketCommunicator
 
 from accounts import services
@@ -18,8 +18,8 @@ def socket_with_key(secret: str) -> WebsocketCommunicator:
 
 
 async def test_an_api_key_opens_a_socket():
-    user = await sync_to_async(make_user)()
-    secret = await sync_to_async(make_key)(user)
+    user = await db(make_user)()
+    secret = await db(make_key)(user)
     socket = socket_with_key(secret)
     connected, _ = await socket.connect()
     assert connected
@@ -27,20 +27,20 @@ async def test_an_api_key_opens_a_socket():
 
 
 async def test_a_revoked_key_cannot_open_a_socket():
-    user = await sync_to_async(make_user)()
-    secret = await sync_to_async(make_key)(user)
-    key = await ApiKey.objects.aget(user=user)
-    await sync_to_async(services.api_key_revoke)(api_key=key, actor=user)
+    user = await db(make_user)()
+    secret = await db(make_key)(user)
+    key = await db(ApiKey.objects.get)(user=user)
+    await db(services.api_key_revoke)(api_key=key, actor=user)
     connected, code = await socket_with_key(secret).connect()
     assert connected is False
     assert code == 4401
 
 
 async def test_suspending_a_user_closes_their_open_sockets():
-    user = await sync_to_async(make_user)()
-    admin = await sync_to_async(make_user)(Role.ADMIN)
-    socket = socket_with_key(await sync_to_async(make_key)(user))
+    user = await db(make_user)()
+    admin = await db(make_user)(Role.ADMIN)
+    socket = socket_with_key(await db(make_key)(user))
     assert (await socket.connect())[0]
-    await sync_to_async(services.user_suspend)(actor=admin, user=user, reason="abuse")
+    await db(services.user_suspend)(actor=admin, user=user, reason="abuse")
     closed = await socket.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": 4403}

@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async as db
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connection
@@ -38,7 +38,7 @@ async def publish_from_another_process(env: dict, user_id: int, event: dict) -> 
 
 
 async def test_an_event_from_another_process_reaches_a_websocket_client(subprocess_env):
-    user_id, cookie = await sync_to_async(signed_in_cookie)("listener")
+    user_id, cookie = await db(signed_in_cookie)("listener")
     socket = await open_events_socket(cookie)
     connected, _ = await socket.connect()
     assert connected
@@ -49,7 +49,7 @@ async def test_an_event_from_another_process_reaches_a_websocket_client(subproce
 
 
 async def test_an_event_too_large_for_notify_still_arrives(subprocess_env):
-    user_id, cookie = await sync_to_async(signed_in_cookie)("bulky")
+    user_id, cookie = await db(signed_in_cookie)("bulky")
     socket = await open_events_socket(cookie)
     await socket.connect()
     event = {"type": "bulk", "text": "x" * 20_000}
@@ -59,7 +59,7 @@ async def test_an_event_too_large_for_notify_still_arrives(subprocess_env):
 
 
 async def test_the_listener_catches_up_after_losing_its_connection():
-    user_id, cookie = await sync_to_async(signed_in_cookie)("reconnector")
+    user_id, cookie = await db(signed_in_cookie)("reconnector")
     socket = await open_events_socket(cookie)
     await socket.connect()
 
@@ -72,7 +72,7 @@ async def test_the_listener_catches_up_after_losing_its_connection():
             assert cursor.fetchall(), "expected to find the layer's LISTEN connection"
         publish_through_postgres(f"user.{user_id}", {"type": "user.event", "event": {"n": 1}})
 
-    await sync_to_async(cut_listener_and_publish)()
+    await db(cut_listener_and_publish)()
     assert await socket.receive_json_from(timeout=15) == {"n": 1}
     await socket.disconnect()
 
@@ -85,7 +85,7 @@ async def test_it_refuses_an_anonymous_socket():
 
 
 async def test_it_refuses_a_foreign_origin():
-    _, cookie = await sync_to_async(signed_in_cookie)("origin-check")
+    _, cookie = await db(signed_in_cookie)("origin-check")
     socket = WebsocketCommunicator(
         application, "/ws/events/", headers=[(b"origin", b"https://evil.example"), (b"cookie", cookie)]
     )
@@ -94,7 +94,7 @@ async def test_it_refuses_a_foreign_origin():
 
 
 async def test_events_published_in_a_web_process_are_delivered_directly():
-    user_id, cookie = await sync_to_async(signed_in_cookie)("local")
+    user_id, cookie = await db(signed_in_cookie)("local")
     socket = await open_events_socket(cookie)
     await socket.connect()
     await get_channel_layer().group_send(f"user.{user_id}", {"type": "user.event", "event": {"local": True}})

@@ -3,13 +3,13 @@ from asgiref.sync import sync_to_async
 
 from documents import embeddings
 from genaisite import health
-from tests.conftest import wait_until
+from tests.conftest import use_models, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_healthz_answers_without_touching_dependencies(async_client, settings):
-    settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"
+    use_models(settings, "http://127.0.0.1:9/v1", ["smollm2-135m-instruct"])
     response = await async_client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
@@ -27,7 +27,7 @@ async def test_readyz_is_200_when_every_component_is_ready(async_client, local_l
 
 
 async def test_readyz_is_503_and_names_what_is_not_ready(async_client, settings):
-    settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"
+    use_models(settings, "http://127.0.0.1:9/v1", ["smollm2-135m-instruct"])
     response = await async_client.get("/readyz")
     body = response.json()
     assert response.status_code == 503

@@ -1,14 +1,18 @@
 """The real local model, reached only through openai.AsyncOpenAI like any OpenAI-compatible backend."""
 
 from chat import llm
+from tests.conftest import use_models
 
 
 async def test_a_real_completion_streams_from_the_local_model(local_llm):
-    chunks = [
-        piece async for piece in llm.stream_text([{"role": "user", "content": "Name three colours."}], max_tokens=24)
-    ]
-    assert len(chunks) > 1, "expected the answer to arrive in several streamed pieces"
-    assert "".join(chunks).strip()
+    model = llm.default_model()
+    prompt = [{"role": "user", "content": "Name three colours."}]
+    chunks = [chunk async for chunk in llm.stream_chat(model, prompt, max_tokens=24)]
+    texts = [chunk.text for chunk in chunks if chunk.text]
+    assert len(texts) > 1, "expected the answer to arrive in several streamed pieces"
+    assert "".join(texts).strip()
+    assert chunks[-1].usage.completion_tokens == len(texts)
+    assert chunks[-1].usage.estimated is True  # llama.cpp's server does not report usage when streaming
 
 
 async def test_readiness_reports_the_served_model(local_llm):
@@ -18,7 +22,12 @@ async def test_readiness_reports_the_served_model(local_llm):
 
 
 async def test_readiness_names_an_unreachable_backend(settings):
-    settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"
+    use_models(settings, "http://127.0.0.1:9/v1", ["smollm2-135m-instruct"])
     ready, detail = await llm.readiness()
     assert ready is False
     assert "unreachable at http://127.0.0.1:9/v1" in detail
+
+
+async def test_a_non_streamed_completion_from_the_local_model(local_llm):
+    text = await llm.complete(llm.default_model(), [{"role": "user", "content": "Say hello."}], max_tokens=12)
+    assert text

@@ -1,0 +1,186 @@
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from adrf.views import APIView as AsyncAPIView
+from asgiref.sync import sync_to_async
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.errors import ServiceError
+from accounts.models import ApiKeyScope
+from chat import generation, selectors, services
+from chat.models import Message
+from chat.serializers import ConversationSerializer, MessageSerializer
+
+READ_CHAT = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ}
+WRITE_CHAT = READ_CHAT | {"POST": ApiKeyScope.CHAT, "PATCH": ApiKeyScope.CHAT, "DELETE": ApiKeyScope.CHAT}
+
+
+class ConversationListCreateView(APIView):
+    required_scopes = WRITE_CHAT
+
+    class ConversationCreateInput(serializers.Serializer):
+        title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        model = serializers.CharField(max_length=100, required=False, allow_null=True, default=None)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, description="Search titles and message text"),
+            OpenApiParameter("archived", bool, description="Only archived (true) or only active (false)"),
+        ],
+        responses=ConversationSerializer(many=True),
+        summary="Your conversations, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        archived = request.query_params.get("archived")
+        conversations = selectors.conversation_list(
+            user=request.user,
+            q=request.query_params.get("q", ""),
+            archived=None if archived is None else archived.lower() in ("1", "true", "yes"),
+        )
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(conversations, request, view=self)
+        return paginator.get_paginated_response(ConversationSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=ConversationCreateInput, responses={201: ConversationSerializer}, summary="Start a conversation"
+    )
+    def post(self, request: Request) -> Response:
+        data = self.ConversationCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = services.conversation_create(
+            owner=request.user, title=data.validated_data["title"], model=data.validated_data["model"]
+        )
+        return Response(ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
+
+
+class ConversationDetailView(APIView):
+    required_scopes = WRITE_CHAT
+
+    class ConversationUpdateInput(serializers.Serializer):
+        title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        archived = serializers.BooleanField(required=False)
+        model = serializers.CharField(max_length=100, required=False)
+
+    @extend_schema(responses=ConversationSerializer, summary="One conversation")
+    def get(self, request: Request, conversation_id: str) -> Response:
+        return Response(ConversationSerializer(selectors.access_conversation(request.user, conversation_id)).data)
+
+    @extend_schema(
+        request=ConversationUpdateInput, responses=ConversationSerializer, summary="Rename, archive or switch model"
+    )
+    def patch(self, request: Request, conversation_id: str) -> Response:
+        conversation = selectors.access_conversation(request.user, conversation_id)
+        data = self.ConversationUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = services.conversation_update(conversation=conversation, **data.validated_data)
+        return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(responses={204: None}, summary="Delete a conversation and its messages")
+    def delete(self, request: Request, conversation_id: str) -> Response:
+        conversation = selectors.access_conversation(request.user, conversation_id)
+        services.conversation_delete(conversation=conversation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ConversationExportView(APIView):
+    required_scopes = READ_CHAT
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["json", "markdown"], default="json")],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Export a conversation as JSON or Markdown",
+    )
+    def get(self, request: Request, conversation_id: str) -> HttpResponse:
+        conversation = selectors.access_conversation(request.user, conversation_id)
+        export_format = request.query_params.get("format", "json")
+        filename = f"conversation-{conversation.pk}"
+        if export_format == "markdown":
+            response = HttpResponse(
+                selectors.conversation_markdown(conversation=conversation), content_type="text/markdown; charset=utf-8"
+            )
+            response["Content-Disposition"] = f'attachment; filename="{filename}.md"'
+            return response
+        if export_format != "json":
+            raise ServiceError("invalid_format", "format must be 'json' or 'markdown'.")
+        body = ConversationSerializer(conversation).data | {
+            "messages": MessageSerializer(selectors.message_list(conversation=conversation), many=True).data
+        }
+        response = Response(body)
+        response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
+        return response
+
+
+class MessageListCreateView(AsyncAPIView):
+    required_scopes = READ_CHAT | {"POST": ApiKeyScope.CHAT}
+
+    class MessageCreateInput(serializers.Serializer):
+        content = serializers.CharField(trim_whitespace=False, allow_blank=True)
+        model = serializers.CharField(max_length=100, required=False, allow_null=True, default=None)
+        stream = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(responses=MessageSerializer(many=True), summary="A conversation's messages, oldest first")
+    async def get(self, request: Request, conversation_id: str) -> Response:
+        return await sync_to_async(_message_page)(request, conversation_id, self)
+
+    @extend_schema(
+        request=MessageCreateInput,
+        responses={201: MessageSerializer, (200, "text/event-stream"): OpenApiTypes.STR},
+        summary="Send a message and get the answer (JSON, or Server-Sent Events with stream=true)",
+    )
+    async def post(self, request: Request, conversation_id: str) -> HttpResponse:
+        conversation = await services.in_db_thread(selectors.access_conversation)(request.user, conversation_id)
+        data = self.MessageCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        reply = await services.reply_start(
+            user=request.user,
+            conversation=conversation,
+            content=data.validated_data["content"],
+            model=data.validated_data["model"],
+            subscribe=True,
+        )
+        running, events = reply.generation, reply.events
+        if data.validated_data["stream"]:
+            response = StreamingHttpResponse(_sse(running, events), content_type="text/event-stream")
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"  # let proxies pass events through as they come
+            return response
+        running.unsubscribe(events)
+        await running.finished.wait()
+        message = await services.in_db_thread(Message.objects.get)(pk=reply.turn.assistant_message.pk)
+        body = MessageSerializer(message).data
+        if message.status == Message.Status.FAILED:
+            outcome = running.outcome
+            error = {"code": outcome.error_code if outcome else "failed", "message": message.error}
+            return Response({"error": error, "message": body}, status=status.HTTP_502_BAD_GATEWAY)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _message_page(request: Request, conversation_id: str, view) -> Response:
+    conversation = selectors.access_conversation(request.user, conversation_id)
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(selectors.message_list(conversation=conversation), request, view=view)
+    return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
+
+
+async def _sse(running: generation.Generation, events: asyncio.Queue) -> AsyncIterator[str]:
+    """The generation's events as Server-Sent Events, named like the websocket frames."""
+    try:
+        while (event := await events.get()) is not None:
+            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+    finally:
+        # A client that goes away only stops watching; the answer completes and is saved.
+        running.unsubscribe(events)
+
+
+class UsageView(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Your token usage today and this month, by model")
+    def get(self, request: Request) -> Response:
+        return Response(selectors.usage_summary(user=request.user))

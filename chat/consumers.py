@@ -1,0 +1,107 @@
+"""`/ws/chat/<conversation_id>/`: a conversation's live view. Protocol: docs/websocket.md.
+
+The consumer only relays: sending starts a generation (chat.generation) that runs on its own, so "stop" is handled
+at once and a closed tab does not end the answer. Every tab of the conversation, in any web process, sees the same
+stream through the conversation's channel-layer group.
+"""
+
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from accounts.consumers import UserSocketMixin
+from accounts.errors import ServiceError
+from accounts.models import ApiKey, ApiKeyScope
+from accounts.permissions import NotFound, can_chat
+from chat import generation, selectors, services
+from chat.models import Message
+from chat.serializers import ConversationSerializer, MessageSerializer
+
+logger = logging.getLogger(__name__)
+
+NOT_FOUND = 4404
+FORBIDDEN = 4403
+HISTORY_LIMIT = 500
+
+
+class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        if not await self.join_user_group():
+            return
+        user = self.scope["user"]
+        api_key: ApiKey | None = self.scope.get("api_key")
+        if not can_chat(user) or (api_key is not None and ApiKeyScope.CHAT not in api_key.scopes):
+            await self.close(code=FORBIDDEN)
+            return
+        try:
+            self.conversation = await database_sync_to_async(selectors.access_conversation)(
+                user, self.scope["url_route"]["kwargs"]["conversation_id"]
+            )
+        except NotFound:
+            await self.close(code=NOT_FOUND)
+            return
+        self.group = generation.conversation_group(self.conversation.pk)
+        # Join before reading history, so nothing published in between is missed (offsets resolve overlaps).
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json(await self._history())
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave_user_group()
+
+    @database_sync_to_async
+    def _history_rows(self) -> list[dict]:
+        messages = list(selectors.message_list(conversation=self.conversation))[-HISTORY_LIMIT:]
+        return MessageSerializer(messages, many=True).data
+
+    async def _history(self) -> dict:
+        messages = await self._history_rows()
+        running = generation.running_in(self.conversation.pk)
+        if running is not None:
+            # The database copy lags by up to a flush interval; this process has the exact text.
+            for message in messages:
+                if message["id"] == str(running.request.message_id):
+                    message["content"] = running.text
+                    message["status"] = Message.Status.STREAMING
+        return {"type": "history", "conversation": ConversationSerializer(self.conversation).data, "messages": messages}
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            content = json.loads(text_data or "")
+        except json.JSONDecodeError:
+            await self.send_error("invalid_json", "Frames must be JSON objects.")
+            return
+        if not isinstance(content, dict):
+            await self.send_error("invalid_frame", "Frames must be JSON objects.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict, **kwargs) -> None:
+        kind = content.get("type")
+        try:
+            if kind == "send":
+                await services.reply_start(
+                    user=self.scope["user"],
+                    conversation=self.conversation,
+                    content=content.get("content"),
+                    model=content.get("model") or None,
+                )
+            elif kind == "stop":
+                await services.reply_stop(conversation=self.conversation)
+            else:
+                await self.send_error("unknown_type", 'Unknown frame type; send {"type": "send"} or "stop".')
+        except ServiceError as exc:
+            await self.send_error(exc.code, exc.message)
+
+    async def send_error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def chat_event(self, message: dict) -> None:
+        await self.send_json(message["event"])
+
+    async def user_event(self, message: dict) -> None:
+        await self.send_json(message["event"])

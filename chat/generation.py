@@ -1,0 +1,282 @@
+"""Answer generation: each answer runs as its own asyncio task, independent of whoever asked for it.
+
+A websocket, an SSE response or an OpenAI-compatible request starts a generation and then merely watches it, so a
+client that disconnects does not kill the answer: it completes and is saved. Watchers get events two ways:
+in-process subscribers (the HTTP response that started it) and the channel-layer group of the conversation (every
+open tab, in any web process). Text is written to the database at least every CHAT_FLUSH_SECONDS while streaming and
+once at the end; stop, upstream failure and deadline all end in a saved message with its status and reason.
+"""
+
+import asyncio
+import contextvars
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from chat import llm
+from chat.models import Message
+
+logger = logging.getLogger(__name__)
+
+STOP_EVENT = "generation.stop"
+CHAT_EVENT = "chat.event"
+
+
+def conversation_group(conversation_id: uuid.UUID) -> str:
+    return f"conversation.{conversation_id.hex}"
+
+
+def control_group(conversation_id: uuid.UUID) -> str:
+    return f"generation-control.{conversation_id.hex}"
+
+
+@dataclass
+class GenerationRequest:
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    user_id: int
+    model: llm.ModelConfig
+    prompt: list[dict]
+    max_tokens: int
+    extra: dict = field(default_factory=dict)
+    sources: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    status: str
+    content: str
+    error: str = ""
+    error_code: str = ""
+    finish_reason: str = ""
+    usage: llm.Usage | None = None
+    time_to_first_token_ms: float | None = None
+    duration_ms: float = 0.0
+
+
+class Generation:
+    def __init__(self, request: GenerationRequest) -> None:
+        self.request = request
+        self.parts: list[str] = []
+        self.length = 0
+        self.subscribers: set[asyncio.Queue] = set()
+        self.stop_requested = False
+        self.outcome: Outcome | None = None
+        self.finished = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self._stream_task: asyncio.Task | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def subscribe(self) -> asyncio.Queue:
+        """Events from now on; ``None`` marks the end. Call ``text`` first for what came before."""
+        queue: asyncio.Queue = asyncio.Queue()
+        if self.finished.is_set():
+            queue.put_nowait(None)
+        else:
+            self.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue) -> None:
+        self.subscribers.discard(queue)
+
+    async def publish(self, event: dict) -> None:
+        for queue in self.subscribers:
+            queue.put_nowait(event)
+        await get_channel_layer().group_send(
+            conversation_group(self.request.conversation_id), {"type": CHAT_EVENT, "event": event}
+        )
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+
+
+# The generations running in this process, by conversation: at most one answer per conversation at a time.
+_running: dict[uuid.UUID, Generation] = {}
+
+
+def running_in(conversation_id: uuid.UUID) -> Generation | None:
+    return _running.get(conversation_id)
+
+
+def start(request: GenerationRequest) -> Generation:
+    generation = Generation(request)
+    _running[request.conversation_id] = generation
+    # A fresh context: the task must not inherit the caller's (a socket's) thread-sensitive executor, which ends
+    # with the socket. The strong reference lives in _running until the task has saved its outcome.
+    generation.task = asyncio.create_task(
+        _run(generation), name=f"generation-{request.message_id}", context=contextvars.Context()
+    )
+    return generation
+
+
+async def request_stop(conversation_id: uuid.UUID) -> None:
+    """Stop the conversation's answer wherever it runs: here at once, elsewhere through the control group."""
+    generation = _running.get(conversation_id)
+    if generation is not None:
+        generation.stop()
+        return
+    await get_channel_layer().group_send(control_group(conversation_id), {"type": STOP_EVENT})
+
+
+async def _watch_for_stop(generation: Generation, channel: str) -> None:
+    layer = get_channel_layer()
+    while True:
+        message = await layer.receive(channel)
+        if message.get("type") == STOP_EVENT:
+            generation.stop()
+            return
+
+
+async def _run(generation: Generation) -> None:
+    request = generation.request
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(control_group(request.conversation_id), channel)
+    watcher = asyncio.create_task(_watch_for_stop(generation, channel))
+    recorder = _Recorder(generation)
+    try:
+        generation._stream_task = asyncio.create_task(recorder.stream())
+        if generation.stop_requested:  # stopped before it even began
+            generation._stream_task.cancel()
+        await asyncio.wait([generation._stream_task])
+        outcome = recorder.outcome(cancelled=generation._stream_task.cancelled())
+        generation.outcome = outcome
+        if outcome.error:
+            await generation.publish(
+                {
+                    "type": "error",
+                    "message_id": str(request.message_id),
+                    "code": outcome.error_code,
+                    "message": outcome.error,
+                }
+            )
+        await recorder.wait_for_flush()
+        await _save_outcome(request, outcome)
+        await generation.publish(done_event(request, outcome))
+    finally:
+        watcher.cancel()
+        await layer.group_discard(control_group(request.conversation_id), channel)
+        _running.pop(request.conversation_id, None)
+        generation.finished.set()
+        for queue in generation.subscribers:
+            queue.put_nowait(None)
+
+
+def done_event(request: GenerationRequest, outcome: Outcome) -> dict:
+    usage = outcome.usage
+    return {
+        "type": "done",
+        "message_id": str(request.message_id),
+        "status": outcome.status,
+        "content": outcome.content,
+        "finish_reason": outcome.finish_reason,
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+            "estimated": usage.estimated,
+        }
+        if usage
+        else None,
+        "time_to_first_token_ms": outcome.time_to_first_token_ms,
+        "duration_ms": outcome.duration_ms,
+        "error": outcome.error,
+    }
+
+
+class _Recorder:
+    """Consumes the model's stream: relays each piece, flushes text to the database as it goes."""
+
+    def __init__(self, generation: Generation) -> None:
+        self.generation = generation
+        self.started = time.monotonic()
+        self.first_token_at: float | None = None
+        self.last_flush = self.started
+        self.flushing: asyncio.Task | None = None
+        self.error: llm.LLMError | None = None
+        self.usage: llm.Usage | None = None
+        self.finish_reason = ""
+
+    async def stream(self) -> None:
+        request = self.generation.request
+        message_id = str(request.message_id)
+        try:
+            chunks = llm.stream_chat(request.model, request.prompt, max_tokens=request.max_tokens, **request.extra)
+            async for chunk in chunks:
+                if chunk.text:
+                    await self._relay(message_id, chunk.text)
+                if chunk.usage is not None:
+                    self.usage = chunk.usage
+                    self.finish_reason = chunk.finish_reason or ""
+        except llm.LLMError as exc:
+            self.error = exc
+
+    async def _relay(self, message_id: str, text: str) -> None:
+        generation = self.generation
+        now = time.monotonic()
+        if self.first_token_at is None:
+            self.first_token_at = now
+        offset = generation.length
+        generation.parts.append(text)
+        generation.length += len(text)
+        await generation.publish({"type": "delta", "message_id": message_id, "offset": offset, "text": text})
+        if now - self.last_flush >= settings.CHAT_FLUSH_SECONDS and (self.flushing is None or self.flushing.done()):
+            # In the background: the next token must not wait for the database.
+            self.last_flush = now
+            self.flushing = asyncio.create_task(_flush(generation.request.message_id, generation.text))
+
+    async def wait_for_flush(self) -> None:
+        if self.flushing is not None:
+            await asyncio.wait([self.flushing])
+
+    def outcome(self, *, cancelled: bool) -> Outcome:
+        generation = self.generation
+        text = generation.text
+        usage = self.usage
+        if usage is None:  # stopped or failed before the backend reported usage
+            prompt = llm.estimate_prompt_tokens(generation.request.prompt)
+            usage = llm.Usage(prompt, len(generation.parts), estimated=True)
+        ttft = (self.first_token_at - self.started) * 1000 if self.first_token_at else None
+        result = Outcome(
+            status=Message.Status.COMPLETE,
+            content=text,
+            finish_reason=self.finish_reason,
+            usage=usage,
+            time_to_first_token_ms=ttft,
+            duration_ms=(time.monotonic() - self.started) * 1000,
+        )
+        if cancelled:
+            result.status, result.finish_reason = Message.Status.STOPPED, "stopped"
+        elif self.error is not None:
+            result.status, result.error, result.error_code = Message.Status.FAILED, self.error.message, self.error.code
+        return result
+
+
+async def _flush(message_id: uuid.UUID, text: str) -> None:
+    from chat import services
+
+    try:
+        await services.message_flush(message_id=message_id, content=text)
+    except Exception:  # a missed flush only widens what a crash could lose; the final save still runs
+        logger.exception("could not flush streamed text of message %s", message_id)
+
+
+async def _save_outcome(request: GenerationRequest, outcome: Outcome) -> None:
+    from chat import services
+
+    for attempt in range(5):
+        try:
+            await services.reply_finish(request=request, outcome=outcome)
+            return
+        except Exception:
+            logger.exception("could not save the answer %s (attempt %d)", request.message_id, attempt + 1)
+            await asyncio.sleep(0.5 * 2**attempt)

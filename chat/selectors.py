@@ -1,0 +1,73 @@
+"""Reads for chat."""
+
+import uuid
+from datetime import timedelta
+
+from django.db.models import Exists, OuterRef, QuerySet, Sum
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.permissions import access_owned
+from chat.models import Conversation, DailyUsage, Message
+
+
+def access_conversation(user: User, conversation_id: uuid.UUID | str) -> Conversation:
+    return access_owned(Conversation.objects.all(), user=user, pk=conversation_id, owner_field="owner")
+
+
+def conversation_list(*, user: User, q: str = "", archived: bool | None = None) -> QuerySet[Conversation]:
+    conversations = Conversation.objects.filter(owner=user)
+    if archived is not None:
+        conversations = conversations.filter(archived=archived)
+    q = q.strip()
+    if q:
+        in_text = Message.objects.filter(conversation=OuterRef("pk"), content__icontains=q)
+        conversations = conversations.filter(title__icontains=q) | conversations.filter(Exists(in_text))
+    return conversations.order_by("-updated_at")
+
+
+def message_list(*, conversation: Conversation) -> QuerySet[Message]:
+    return conversation.messages.order_by("created_at")
+
+
+def usage_summary(*, user: User) -> dict:
+    """Tokens today and this month (UTC), by model."""
+    today = timezone.now().date()
+    month_start = today.replace(day=1)
+
+    def by_model(rows: QuerySet[DailyUsage]) -> dict:
+        totals = rows.values("model").annotate(
+            prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"), requests=Sum("requests")
+        )
+        models = {
+            row["model"]: {
+                "prompt_tokens": row["prompt"],
+                "completion_tokens": row["completion"],
+                "total_tokens": row["prompt"] + row["completion"],
+                "requests": row["requests"],
+            }
+            for row in totals
+        }
+        return {"total_tokens": sum(m["total_tokens"] for m in models.values()), "by_model": models}
+
+    ledger = DailyUsage.objects.filter(user=user)
+    return {
+        "today": {"date": today.isoformat(), **by_model(ledger.filter(day=today))},
+        "month": {"since": month_start.isoformat(), **by_model(ledger.filter(day__gte=month_start))},
+        "resets_at": (
+            timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        ).isoformat(),
+    }
+
+
+def conversation_markdown(*, conversation: Conversation) -> str:
+    lines = [f"# {conversation.title or 'Untitled conversation'}", "", f"Model: {conversation.model}", ""]
+    for message in message_list(conversation=conversation):
+        heading = {"user": "You", "assistant": "Assistant", "system": "System"}[message.role]
+        suffix = "" if message.status == Message.Status.COMPLETE else f" ({message.status})"
+        lines += [f"## {heading}{suffix}", "", message.content or "_(no text)_", ""]
+        for number, source in enumerate(message.sources or [], start=1):
+            lines.append(f"[{number}] {source.get('title') or source.get('url') or 'source'}")
+        if message.sources:
+            lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,189 @@
+"""A fake OpenAI-compatible upstream on loopback, for fault tests and benchmarks.
+
+A real HTTP server (asyncio streams) speaking just enough of the OpenAI API: ``GET /v1/models`` and
+``POST /v1/chat/completions``, streamed or not. The requested model name picks the behaviour:
+
+- ``fake-echo``: answers ``<tag>:0 <tag>:1 …`` (tag = first word of the last user message), ``max_tokens`` tokens;
+- ``fake-usage``: the same, and reports usage in the stream like OpenAI does with ``include_usage``;
+- ``fake-500``: fails with HTTP 500 before any token;
+- ``fake-reset``: sends three tokens, then resets the connection;
+- ``fake-stall``: sends two tokens, then goes silent;
+- ``fake-malformed``: sends two tokens, then a line that is not JSON.
+
+Run standalone with ``python -m tests.fake_llm --port 9100 --rate 50`` (tokens per second per stream).
+"""
+
+import argparse
+import asyncio
+import json
+import socket
+import struct
+import threading
+import time
+
+MODELS = ["fake-echo", "fake-usage", "fake-500", "fake-reset", "fake-stall", "fake-malformed"]
+
+
+class FakeLLM:
+    def __init__(self, *, tokens_per_second: float = 0.0, first_token_delay: float = 0.0) -> None:
+        self.tokens_per_second = tokens_per_second
+        self.first_token_delay = first_token_delay
+        self.requests: list[dict] = []
+        self.completion_calls = 0
+        self.port = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._handlers: set[asyncio.Task] = set()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self, port: int = 0) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", port, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for handler in list(self._handlers):
+            handler.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = lines[0].split(" ", 2)
+            headers = {
+                k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)
+            }
+            body = await reader.readexactly(int(headers.get("content-length", 0)))
+            if method == "GET" and path.endswith("/models"):
+                await self._json(
+                    writer, 200, {"object": "list", "data": [{"id": m, "object": "model"} for m in MODELS]}
+                )
+            elif method == "POST" and path.endswith("/chat/completions"):
+                await self._completion(writer, json.loads(body or b"{}"))
+            else:
+                await self._json(writer, 404, {"error": {"message": "not found"}})
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            if not writer.is_closing():
+                writer.close()
+
+    async def _json(self, writer: asyncio.StreamWriter, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+            "Connection: close\r\n\r\n".encode()
+            + data
+        )
+        await writer.drain()
+
+    def _tokens(self, request: dict) -> list[str]:
+        last_user = next(
+            (m.get("content", "") for m in reversed(request.get("messages", [])) if m["role"] == "user"), ""
+        )
+        tag = (str(last_user).split() or ["echo"])[0][:40]
+        return [f"{tag}:{index} " for index in range(int(request.get("max_tokens") or 8))]
+
+    async def _completion(self, writer: asyncio.StreamWriter, request: dict) -> None:
+        self.requests.append(request)
+        self.completion_calls += 1
+        model = request.get("model")
+        if model == "fake-500":
+            await self._json(writer, 500, {"error": {"message": "upstream exploded", "type": "server_error"}})
+            return
+        tokens = self._tokens(request)
+        if not request.get("stream"):
+            usage = {"prompt_tokens": 11, "completion_tokens": len(tokens), "total_tokens": 11 + len(tokens)}
+            message = {"role": "assistant", "content": "".join(tokens)}
+            await self._json(
+                writer,
+                200,
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "model": model,
+                    "usage": usage,
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                },
+            )
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+        await self._stream(writer, model, tokens, request)
+
+    async def _stream(self, writer: asyncio.StreamWriter, model: str, tokens: list[str], request: dict) -> None:
+        limit = {"fake-reset": 3, "fake-stall": 2, "fake-malformed": 2}.get(model, len(tokens))
+        if self.first_token_delay:
+            await asyncio.sleep(self.first_token_delay)
+        for index, token in enumerate(tokens[:limit]):
+            if index and self.tokens_per_second:
+                await asyncio.sleep(1 / self.tokens_per_second)
+            writer.write(_event({"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]}))
+            await writer.drain()
+        if model == "fake-reset":
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+            writer.transport.abort()
+            return
+        if model == "fake-stall":
+            await asyncio.sleep(3600)
+        if model == "fake-malformed":
+            writer.write(b"data: {this is not json\n\n")
+            await writer.drain()
+            return
+        writer.write(_event({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}))
+        if model == "fake-usage" and (request.get("stream_options") or {}).get("include_usage"):
+            usage = {"prompt_tokens": 21, "completion_tokens": len(tokens), "total_tokens": 21 + len(tokens)}
+            writer.write(_event({"choices": [], "usage": usage}))
+        writer.write(b"data: [DONE]\n\n")
+        await writer.drain()
+
+
+def _event(payload: dict) -> bytes:
+    chunk = {"id": "fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": "fake"} | payload
+    return f"data: {json.dumps(chunk)}\n\n".encode()
+
+
+class FakeLLMThread:
+    """The fake server on its own event loop in a background thread, usable from sync and async tests alike."""
+
+    def __init__(self, **options) -> None:
+        self.server = FakeLLM(**options)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeLLM:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(5)
+        return self.server
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--rate", type=float, default=0.0, help="tokens per second per stream (0: as fast as possible)")
+    parser.add_argument("--first-token-delay", type=float, default=0.0)
+    args = parser.parse_args()
+
+    async def serve() -> None:
+        server = FakeLLM(tokens_per_second=args.rate, first_token_delay=args.first_token_delay)
+        await server.start(args.port)
+        print(f"fake LLM on {server.base_url}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
