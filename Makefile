@@ -22,7 +22,7 @@ format: setup
 	.venv/bin/ruff format .
 
 bench: setup
-	@for script in bench/*.py; do echo "== $$script"; $(PY) "$$script" || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) "$$script" || exit 1; done
 
 # Refresh constraints.txt from the current .venv after changing requirements*.txt.
 constraints: setup

@@ -35,7 +35,8 @@ def api_key_authenticate(raw_key: str) -> ApiKey:
     prefix = keys.prefix_of(raw_key)
     if prefix is None:
         raise InvalidApiKey("Malformed API key.")
-    api_key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+    # One query brings the key, its user and the user's policy override (policy checks follow on every call).
+    api_key = ApiKey.objects.select_related("user", "user__policy_override").filter(prefix=prefix).first()
     if api_key is None or not keys.matches(raw_key, api_key.hashed_key):
         raise InvalidApiKey("Invalid API key.")
     if api_key.revoked_at is not None:

@@ -1,3 +1,4 @@
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.notifications import SUSPENDED_CLOSE_CODE, user_group
@@ -8,6 +9,15 @@ UNAUTHENTICATED = 4401
 
 class UserSocketMixin:
     """Joins the signed-in user's group, so account-wide events (suspension) reach every socket of theirs."""
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections (a hop to a thread) before handling every message; on a
+        # streaming socket that is once per token. Our handlers never hold ORM connections themselves (database
+        # work goes through helpers that hand their connection back), so the hop is skipped.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def join_user_group(self) -> bool:
         user = self.scope.get("user")

@@ -1,5 +1,6 @@
 """Effective limits for a user: the role's policy with the user's overrides applied."""
 
+import time
 from dataclasses import dataclass, fields
 
 from accounts.models import PolicyOverride, Role, RolePolicy, User
@@ -45,10 +46,37 @@ class Policy:
         }
 
 
+# Role policies are four small rows read on every request: kept per process for a few seconds, so an admin's edit
+# reaches every process within ROLE_POLICY_TTL without a query per request.
+ROLE_POLICY_TTL = 5.0
+_role_policies: dict[str, RolePolicy] = {}
+_role_policies_loaded_at = 0.0
+
+
+def role_policy(role: str) -> RolePolicy:
+    global _role_policies, _role_policies_loaded_at
+    if time.monotonic() - _role_policies_loaded_at > ROLE_POLICY_TTL:
+        _role_policies = {policy.role: policy for policy in RolePolicy.objects.all()}
+        _role_policies_loaded_at = time.monotonic()
+    return _role_policies.get(role, FALLBACK)
+
+
+def forget_role_policies() -> None:
+    """Drop this process's copy (called when a policy is saved here, and by tests)."""
+    global _role_policies_loaded_at
+    _role_policies_loaded_at = 0.0
+
+
+def _override_of(user: User) -> PolicyOverride | None:
+    if "policy_override" in user._state.fields_cache:  # fetched with select_related("policy_override")
+        return user._state.fields_cache["policy_override"]
+    return PolicyOverride.objects.filter(user=user).first()
+
+
 def policy_for(user: User) -> Policy:
-    role_policy = RolePolicy.objects.filter(role=user.role).first() or FALLBACK
-    override = PolicyOverride.objects.filter(user=user).first()
-    values = {name: getattr(role_policy, name) for name in OVERRIDABLE}
+    role_policy_row = role_policy(user.role)
+    override = _override_of(user)
+    values = {name: getattr(role_policy_row, name) for name in OVERRIDABLE}
     if override is not None:
         values |= {name: getattr(override, name) for name in OVERRIDABLE if getattr(override, name) is not None}
     return Policy(

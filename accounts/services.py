@@ -12,6 +12,7 @@ from accounts import keys
 from accounts.models import ApiKey, ApiKeyScope, AuditAction, AuditEvent, PolicyOverride, Role, RolePolicy, User
 from accounts.notifications import disconnect_user
 from accounts.permissions import can_manage_api_keys, can_manage_users
+from accounts.policies import forget_role_policies
 
 MAX_ACTIVE_KEYS_PER_USER = 50
 MAX_KEY_LIFETIME_DAYS = 3650
@@ -183,6 +184,7 @@ def _changed_fields(before: dict, after: dict) -> dict:
 def role_policy_save(*, actor: User, policy: RolePolicy, before: dict, ip: str | None = None) -> RolePolicy:
     policy.full_clean()
     policy.save()
+    forget_role_policies()
     after = {name: getattr(policy, name) for name in before}
     changes = _changed_fields(before, after)
     if changes:

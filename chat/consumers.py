@@ -17,7 +17,7 @@ from accounts.models import ApiKey, ApiKeyScope
 from accounts.permissions import NotFound, can_chat
 from chat import generation, selectors, services
 from chat.models import Message
-from chat.serializers import ConversationSerializer, MessageSerializer
+from chat.serializers import conversation_data, message_data
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
     @database_sync_to_async
     def _history_rows(self) -> list[dict]:
         messages = list(selectors.message_list(conversation=self.conversation))[-HISTORY_LIMIT:]
-        return MessageSerializer(messages, many=True).data
+        return [message_data(message) for message in messages]
 
     async def _history(self) -> dict:
         messages = await self._history_rows()
@@ -67,7 +67,7 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
                 if message["id"] == str(running.request.message_id):
                     message["content"] = running.text
                     message["status"] = Message.Status.STREAMING
-        return {"type": "history", "conversation": ConversationSerializer(self.conversation).data, "messages": messages}
+        return {"type": "history", "conversation": conversation_data(self.conversation), "messages": messages}
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -104,4 +104,7 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
         await self.send_json(message["event"])
 
     async def user_event(self, message: dict) -> None:
-        await self.send_json(message["event"])
+        event = message["event"]
+        if event.get("type") == "title" and event.get("conversation_id") == str(self.conversation.pk):
+            self.conversation.title = event["title"]  # so later answers here know a title exists
+        await self.send_json(event)

@@ -44,6 +44,10 @@ class GenerationRequest:
     max_tokens: int
     extra: dict = field(default_factory=dict)
     sources: list[dict] = field(default_factory=list)
+    # When the rows are still being written while the answer starts (the OpenAI-compatible path), the generation
+    # waits for this before its first write to them.
+    persisted: asyncio.Future | None = None
+    needs_title: bool = False
 
 
 @dataclass
@@ -232,7 +236,7 @@ class _Recorder:
         if now - self.last_flush >= settings.CHAT_FLUSH_SECONDS and (self.flushing is None or self.flushing.done()):
             # In the background: the next token must not wait for the database.
             self.last_flush = now
-            self.flushing = asyncio.create_task(_flush(generation.request.message_id, generation.text))
+            self.flushing = asyncio.create_task(_flush(generation.request, generation.text))
 
     async def wait_for_flush(self) -> None:
         if self.flushing is not None:
@@ -261,10 +265,17 @@ class _Recorder:
         return result
 
 
-async def _flush(message_id: uuid.UUID, text: str) -> None:
+async def _rows_ready(request: GenerationRequest) -> None:
+    if request.persisted is not None:
+        await asyncio.shield(request.persisted)
+
+
+async def _flush(request: GenerationRequest, text: str) -> None:
     from chat import services
 
+    message_id = request.message_id
     try:
+        await _rows_ready(request)
         await services.message_flush(message_id=message_id, content=text)
     except Exception:  # a missed flush only widens what a crash could lose; the final save still runs
         logger.exception("could not flush streamed text of message %s", message_id)
@@ -275,6 +286,7 @@ async def _save_outcome(request: GenerationRequest, outcome: Outcome) -> None:
 
     for attempt in range(5):
         try:
+            await _rows_ready(request)
             await services.reply_finish(request=request, outcome=outcome)
             return
         except Exception:

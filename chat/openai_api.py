@@ -47,7 +47,8 @@ def service_error(exc: ServiceError) -> JsonResponse:
     return response
 
 
-def _authenticate(authorization: str | None, scope: str | None) -> User:
+def _authenticate(authorization: str | None, scope: str | None, model: str | None = None) -> User:
+    """The key's user, and (with ``model``) the check that they may chat with it: one database round trip."""
     token = bearer_token(authorization)
     if token is None:
         raise ServiceError("missing_api_key", "Send your API key as 'Authorization: Bearer <key>'.", status=401)
@@ -57,6 +58,8 @@ def _authenticate(authorization: str | None, scope: str | None) -> User:
         raise ServiceError("invalid_api_key", str(exc), status=401) from None
     if scope is not None and scope not in api_key.scopes:
         raise ServiceError("insufficient_scope", f"This API key lacks the '{scope}' scope.", status=403)
+    if model is not None:
+        services.check_can_chat(api_key.user, llm.model_config(model))
     return api_key.user
 
 
@@ -119,7 +122,7 @@ async def chat_completions(request: HttpRequest):
     try:
         body = parse_body(request)
         messages = parse_messages(body.get("messages"))
-        user = await authenticate(request.headers.get("Authorization"), ApiKeyScope.CHAT)
+        user = await authenticate(request.headers.get("Authorization"), ApiKeyScope.CHAT, body["model"])
         reply = await services.exchange_start(
             user=user,
             model=body["model"],

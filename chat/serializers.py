@@ -1,8 +1,48 @@
-"""Shapes shared by the REST API, the websocket frames, SSE events and exports."""
+"""Shapes shared by the REST API, the websocket frames, SSE events and exports.
+
+``message_data`` and ``conversation_data`` build the dicts by hand: every streamed answer sends a few, and DRF's
+ModelSerializer introspects the model on each instantiation (milliseconds of CPU each). The serializers below declare
+the same fields for validation and the OpenAPI schema, and delegate the output to these functions.
+"""
 
 from rest_framework import serializers
 
 from chat.models import Conversation, Message
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def message_data(message: Message) -> dict:
+    return {
+        "id": str(message.pk),
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "model": message.model,
+        "prompt_tokens": message.prompt_tokens,
+        "completion_tokens": message.completion_tokens,
+        "usage_estimated": message.usage_estimated,
+        "time_to_first_token_ms": message.time_to_first_token_ms,
+        "duration_ms": message.duration_ms,
+        "finish_reason": message.finish_reason,
+        "error": message.error,
+        "sources": message.sources,
+        "created_at": _iso(message.created_at),
+    }
+
+
+def conversation_data(conversation: Conversation) -> dict:
+    return {
+        "id": str(conversation.pk),
+        "title": conversation.title,
+        "model": conversation.model,
+        "source": conversation.source,
+        "archived": conversation.archived,
+        "created_at": _iso(conversation.created_at),
+        "updated_at": _iso(conversation.updated_at),
+    }
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -26,9 +66,15 @@ class MessageSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance: Message) -> dict:
+        return message_data(instance)
+
 
 class ConversationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Conversation
         fields = ["id", "title", "model", "source", "archived", "created_at", "updated_at"]
         read_only_fields = ["id", "source", "created_at", "updated_at"]
+
+    def to_representation(self, instance: Conversation) -> dict:
+        return conversation_data(instance)

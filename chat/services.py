@@ -4,19 +4,19 @@ import asyncio
 import functools
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from accounts.errors import ServiceError
 from accounts.models import User
 from accounts.permissions import can_chat, can_use_model
-from chat import generation, llm, prompts
+from chat import generation, llm, prompts, store
 from chat.models import Conversation, Message
+from chat.serializers import message_data
 
 # An open answer untouched for this long belongs to no running generation any more (its process died).
 STALE_AFTER = timedelta(seconds=settings.LLM_DEADLINE + 60)
@@ -96,37 +96,26 @@ class Turn:
     prompt: list[dict]
 
 
-def _history_prompt(conversation: Conversation) -> list[dict]:
-    prompt = [{"role": "system", "content": prompts.system_prompt()}]
-    usable = conversation.messages.filter(
-        Q(role=Message.Role.USER)
-        | Q(role=Message.Role.ASSISTANT, status__in=[Message.Status.COMPLETE, Message.Status.STOPPED])
-    ).exclude(content="")
-    prompt += [{"role": message.role, "content": message.content} for message in usable.order_by("created_at")]
-    return prompt
-
-
 @transaction.atomic
-def _open_turn(*, conversation_id: uuid.UUID, content: str, model: str) -> Turn:
-    # The row lock makes "one answer at a time per conversation" hold across tabs and processes.
-    conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
-    if conversation is None:
-        raise ServiceError("not_found", "This conversation no longer exists.", status=404)
-    recent = timezone.now() - STALE_AFTER
-    open_answer = conversation.messages.filter(
-        role=Message.Role.ASSISTANT,
-        status__in=[Message.Status.PENDING, Message.Status.STREAMING],
-        updated_at__gt=recent,
-    )
-    if open_answer.exists():
+def _open_turn(
+    *, user: User, config: llm.ModelConfig, conversation_id: uuid.UUID, ids: tuple[uuid.UUID, uuid.UUID], content: str
+) -> tuple[str, list[dict]]:
+    check_can_chat(user, config)
+    user_message_id, answer_id = ids
+    try:
+        opened = store.turn_open(
+            conversation_id=conversation_id,
+            user_message_id=user_message_id,
+            answer_id=answer_id,
+            content=content,
+            model=config.name,
+            busy_since=timezone.now() - STALE_AFTER,
+        )
+    except LookupError:
+        raise ServiceError("not_found", "This conversation no longer exists.", status=404) from None
+    if opened is None:
         raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
-    user_message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=content)
-    prompt = _history_prompt(conversation)
-    assistant = Message.objects.create(
-        conversation=conversation, role=Message.Role.ASSISTANT, status=Message.Status.PENDING, model=model
-    )
-    conversation.save(update_fields=["updated_at"])
-    return Turn(user_message, assistant, prompt)
+    return opened
 
 
 @dataclass
@@ -148,16 +137,34 @@ async def reply_start(
     """Record the user's message and start the answer. Returns at once; the answer streams in its own task."""
     text = validate_content(content)
     config = llm.model_config(model or conversation.model)
-    await in_db_thread(check_can_chat)(user, config)
-    turn = await in_db_thread(_open_turn)(conversation_id=conversation.pk, content=text, model=config.name)
+    if generation.running_in(conversation.pk) is not None:  # the common case, answered without the database
+        raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
+    ids = (uuid.uuid4(), uuid.uuid4())
+    title, turns = await in_db_thread(_open_turn)(
+        user=user, config=config, conversation_id=conversation.pk, ids=ids, content=text
+    )
+    now = timezone.now()
+    turn = Turn(
+        user_message=Message(id=ids[0], conversation_id=conversation.pk, role="user", content=text, created_at=now),
+        assistant_message=Message(
+            id=ids[1],
+            conversation_id=conversation.pk,
+            role="assistant",
+            status="pending",
+            model=config.name,
+            created_at=now,
+        ),
+        prompt=[{"role": "system", "content": prompts.system_prompt()}, *turns],
+    )
     running = generation.start(
         generation.GenerationRequest(
             conversation_id=conversation.pk,
-            message_id=turn.assistant_message.pk,
+            message_id=ids[1],
             user_id=user.pk,
             model=config,
             prompt=turn.prompt,
             max_tokens=max_tokens or config.max_output_tokens,
+            needs_title=not title and conversation.source == Conversation.Source.CHAT,
         )
     )
     events = running.subscribe() if subscribe else None  # before any await, so no event can slip past
@@ -166,44 +173,49 @@ async def reply_start(
 
 
 def started_event(turn: Turn) -> dict:
-    from chat.serializers import MessageSerializer
-
     return {
         "type": "started",
-        "user_message": MessageSerializer(turn.user_message).data,
-        "message": MessageSerializer(turn.assistant_message).data,
+        "user_message": message_data(turn.user_message),
+        "message": message_data(turn.assistant_message),
     }
-
-
-@transaction.atomic
-def _open_exchange(*, user: User, config: llm.ModelConfig, messages: list[dict], source: str) -> Turn:
-    last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-    conversation = Conversation.objects.create(owner=user, model=config.name, source=source, title=last_user[:80])
-    rows = [Message(conversation=conversation, role=m["role"], content=m["content"]) for m in messages]
-    Message.objects.bulk_create(rows)
-    assistant = Message.objects.create(
-        conversation=conversation, role=Message.Role.ASSISTANT, status=Message.Status.PENDING, model=config.name
-    )
-    return Turn(rows[-1], assistant, messages)
 
 
 async def exchange_start(
     *, user: User, model: str, messages: list[dict], max_tokens: int | None, extra: dict, source: str
 ) -> Reply:
-    """An OpenAI-style request: the caller sends the whole prompt; it is recorded as a new conversation."""
+    """An OpenAI-style request: the caller sends the whole prompt; it is recorded as a new conversation.
+
+    The caller has already checked that ``user`` may use ``model`` (in the same database round trip that
+    authenticated it). The rows are written while the model is already working on the answer.
+    """
     config = llm.model_config(model)
-    await in_db_thread(check_can_chat)(user, config)
-    turn = await in_db_thread(_open_exchange)(user=user, config=config, messages=messages, source=source)
+    conversation_id, answer_id = uuid.uuid4(), uuid.uuid4()
+    persisted = asyncio.ensure_future(
+        in_db_thread(store.exchange_insert)(
+            conversation_id=conversation_id,
+            answer_id=answer_id,
+            owner_id=user.pk,
+            model=config.name,
+            source=source,
+            messages=messages,
+        )
+    )
     running = generation.start(
         generation.GenerationRequest(
-            conversation_id=turn.assistant_message.conversation_id,
-            message_id=turn.assistant_message.pk,
+            conversation_id=conversation_id,
+            message_id=answer_id,
             user_id=user.pk,
             model=config,
             prompt=messages,
             max_tokens=min(max_tokens or config.max_output_tokens, config.max_output_tokens),
             extra=extra,
+            persisted=persisted,
         )
+    )
+    turn = Turn(
+        user_message=Message(conversation_id=conversation_id, role="user", content=messages[-1]["content"]),
+        assistant_message=Message(id=answer_id, conversation_id=conversation_id, role="assistant", model=config.name),
+        prompt=messages,
     )
     return Reply(turn, running, running.subscribe())
 
@@ -212,71 +224,40 @@ async def reply_stop(*, conversation: Conversation) -> None:
     await generation.request_stop(conversation.pk)
 
 
-def _flush(message_id: uuid.UUID, content: str) -> None:
-    Message.objects.filter(pk=message_id, status__in=[Message.Status.PENDING, Message.Status.STREAMING]).update(
-        content=content, status=Message.Status.STREAMING, updated_at=timezone.now()
-    )
-
-
 async def message_flush(*, message_id: uuid.UUID, content: str) -> None:
-    await in_db_thread(_flush)(message_id, content)
+    await in_db_thread(store.answer_flush)(message_id=message_id, content=content)
 
 
-@transaction.atomic
 def _finish(request: generation.GenerationRequest, outcome: generation.Outcome) -> None:
-    usage = outcome.usage
-    Message.objects.filter(pk=request.message_id).update(
-        content=outcome.content,
-        status=outcome.status,
-        error=outcome.error,
-        finish_reason=outcome.finish_reason,
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        completion_tokens=usage.completion_tokens if usage else None,
-        usage_estimated=usage.estimated if usage else False,
-        time_to_first_token_ms=outcome.time_to_first_token_ms,
-        duration_ms=outcome.duration_ms,
+    usage = outcome.usage or llm.Usage(0, 0, estimated=True)
+    store.answer_save(
+        message_id=request.message_id,
+        conversation_id=request.conversation_id,
+        user_id=request.user_id,
+        model=request.model.name,
         sources=request.sources,
-        updated_at=timezone.now(),
+        outcome={
+            "content": outcome.content,
+            "status": outcome.status,
+            "error": outcome.error,
+            "finish_reason": outcome.finish_reason,
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "estimated": usage.estimated,
+            },
+            "time_to_first_token_ms": outcome.time_to_first_token_ms,
+            "duration_ms": outcome.duration_ms,
+        },
     )
-    Conversation.objects.filter(pk=request.conversation_id).update(updated_at=timezone.now())
-    if usage:
-        usage_record(
-            user_id=request.user_id,
-            model=request.model.name,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-        )
-    if outcome.status == Message.Status.COMPLETE:
-        transaction.on_commit(lambda: _maybe_title(request.conversation_id))
+    if request.needs_title and outcome.status == Message.Status.COMPLETE:
+        from chat.tasks import conversation_title_generate
+
+        conversation_title_generate(str(request.conversation_id))
 
 
 async def reply_finish(*, request: generation.GenerationRequest, outcome: generation.Outcome) -> None:
     await in_db_thread(_finish)(request, outcome)
-
-
-def _maybe_title(conversation_id: uuid.UUID) -> None:
-    from chat.tasks import conversation_title_generate
-
-    untitled = Conversation.objects.filter(pk=conversation_id, title="", source=Conversation.Source.CHAT)
-    if untitled.exists():
-        conversation_title_generate(str(conversation_id))
-
-
-USAGE_UPSERT = """
-INSERT INTO chat_dailyusage (user_id, day, model, prompt_tokens, completion_tokens, requests)
-VALUES (%s, %s, %s, %s, %s, 1)
-ON CONFLICT (user_id, day, model) DO UPDATE SET
-    prompt_tokens = chat_dailyusage.prompt_tokens + EXCLUDED.prompt_tokens,
-    completion_tokens = chat_dailyusage.completion_tokens + EXCLUDED.completion_tokens,
-    requests = chat_dailyusage.requests + 1
-"""
-
-
-def usage_record(*, user_id: int, model: str, prompt_tokens: int, completion_tokens: int, day: date | None = None):
-    """Add one request's tokens to the ledger in a single atomic statement (safe under any concurrency)."""
-    day = day or timezone.now().date()
-    with connection.cursor() as cursor:
-        cursor.execute(USAGE_UPSERT, [user_id, day, model, prompt_tokens, completion_tokens])
 
 
 def title_set(*, conversation_id: uuid.UUID, title: str) -> bool:

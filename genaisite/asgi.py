@@ -14,6 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from accounts.middleware import ApiKeyWebsocketMiddleware  # noqa: E402
 from accounts.routing import websocket_urlpatterns as account_sockets  # noqa: E402
@@ -21,9 +22,31 @@ from chat.routing import websocket_urlpatterns as chat_sockets  # noqa: E402
 from documents import embeddings  # noqa: E402
 from genaisite.channel_layer import mark_web_process  # noqa: E402
 
+
+class MachineAPIHandler(ASGIHandler):
+    """Django for /v1/ (bearer keys only) with the async-native MACHINE_API_MIDDLEWARE instead of the browser stack."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        browser_stack = settings.MIDDLEWARE
+        settings.MIDDLEWARE = settings.MACHINE_API_MIDDLEWARE
+        try:
+            super().load_middleware(is_async)
+        finally:
+            settings.MIDDLEWARE = browser_stack
+
+
+browser_http = ASGIStaticFilesHandler(django_application)
+machine_http = MachineAPIHandler()
+
+
+async def http_application(scope, receive, send):
+    handler = machine_http if scope["path"].startswith("/v1/") else browser_http
+    return await handler(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(django_application),
+        "http": http_application,
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter([*account_sockets, *chat_sockets])))
         ),
@@ -31,5 +54,16 @@ application = ProtocolTypeRouter(
 )
 
 mark_web_process()
+
+
+def _quiet_autobahn_highlighting() -> None:
+    # autobahn (Daphne's websocket layer) colours the arguments of its debug log lines with click on every frame
+    # it sends, even when debug logging is off: about a tenth of a millisecond per streamed token.
+    import autobahn.util
+
+    autobahn.util._HAS_CLICK = False
+
+
+_quiet_autobahn_highlighting()
 if settings.EMBEDDING_WARMUP:
     embeddings.start_warmup()

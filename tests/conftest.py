@@ -106,11 +106,14 @@ def manage_py(*args: str) -> list[str]:
 @pytest.fixture
 def huey_worker(transactional_db, subprocess_env, tmp_path):
     """A real `manage.py run_huey` process consuming this run's queue."""
+    import json
+
     from huey.contrib.djhuey import HUEY
 
     HUEY.flush()
+    env = subprocess_env | {"LLM_MODELS": json.dumps(settings.LLM_MODELS)}  # as configured by this test
     worker = ManagedProcess(
-        "worker", manage_py("run_huey", "--flush-locks"), env=subprocess_env, cwd=BASE_DIR, log_file=tmp_path / "w.log"
+        "worker", manage_py("run_huey", "--flush-locks"), env=env, cwd=BASE_DIR, log_file=tmp_path / "w.log"
     )
     worker.start()
     yield worker
@@ -143,3 +146,35 @@ def _close_pool_before_teardown(django_db_setup, django_db_blocker):
             )
         connection.close()
         connection.close_pool()
+
+
+@pytest.fixture
+def daphne_server(subprocess_env, tmp_path):
+    """Start the real ASGI app under Daphne (on the test database) with the given models; returns its base URL."""
+    import json
+
+    servers = []
+
+    def start(models: list[dict]) -> str:
+        port = free_port()
+        env = subprocess_env | {"LLM_MODELS": json.dumps(models), "EMBEDDING_WARMUP": "false"}
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "genaisite.asgi:application"]
+        server = ManagedProcess("web", command, env=env, cwd=BASE_DIR, log_file=tmp_path / f"daphne-{port}.log")
+        server.start()
+        servers.append(server)
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=server, timeout=60)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_role_policies():
+    """Tests change role policies directly in the database; never let a cached copy from another test answer."""
+    from accounts.policies import forget_role_policies
+
+    forget_role_policies()
+    yield
+    forget_role_policies()

@@ -54,32 +54,32 @@ class FakeLLM:
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            method, path, _ = lines[0].split(" ", 2)
-            headers = {
-                k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)
-            }
-            body = await reader.readexactly(int(headers.get("content-length", 0)))
-            if method == "GET" and path.endswith("/models"):
-                await self._json(
-                    writer, 200, {"object": "list", "data": [{"id": m, "object": "model"} for m in MODELS]}
-                )
-            elif method == "POST" and path.endswith("/chat/completions"):
-                await self._completion(writer, json.loads(body or b"{}"))
-            else:
-                await self._json(writer, 404, {"error": {"message": "not found"}})
+            # Keep-alive, like real servers: several requests may come over one connection.
+            while not writer.is_closing():
+                await self._serve_one(reader, writer)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             if not writer.is_closing():
                 writer.close()
 
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+        body = await reader.readexactly(int(headers.get("content-length", 0)))
+        if method == "GET" and path.endswith("/models"):
+            await self._json(writer, 200, {"object": "list", "data": [{"id": m, "object": "model"} for m in MODELS]})
+        elif method == "POST" and path.endswith("/chat/completions"):
+            await self._completion(writer, json.loads(body or b"{}"))
+        else:
+            await self._json(writer, 404, {"error": {"message": "not found"}})
+
     async def _json(self, writer: asyncio.StreamWriter, status: int, payload: dict) -> None:
         data = json.dumps(payload).encode()
         writer.write(
-            f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-            "Connection: close\r\n\r\n".encode()
+            f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode()
             + data
         )
         await writer.drain()
@@ -114,7 +114,7 @@ class FakeLLM:
                 },
             )
             return
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
         await self._stream(writer, model, tokens, request)
 
     async def _stream(self, writer: asyncio.StreamWriter, model: str, tokens: list[str], request: dict) -> None:
@@ -124,7 +124,9 @@ class FakeLLM:
         for index, token in enumerate(tokens[:limit]):
             if index and self.tokens_per_second:
                 await asyncio.sleep(1 / self.tokens_per_second)
-            writer.write(_event({"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]}))
+            writer.write(
+                _chunked(_event({"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]}))
+            )
             await writer.drain()
         if model == "fake-reset":
             sock = writer.get_extra_info("socket")
@@ -134,15 +136,19 @@ class FakeLLM:
         if model == "fake-stall":
             await asyncio.sleep(3600)
         if model == "fake-malformed":
-            writer.write(b"data: {this is not json\n\n")
+            writer.write(_chunked(b"data: {this is not json\n\n") + b"0\r\n\r\n")
             await writer.drain()
             return
-        writer.write(_event({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}))
+        writer.write(_chunked(_event({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})))
         if model == "fake-usage" and (request.get("stream_options") or {}).get("include_usage"):
             usage = {"prompt_tokens": 21, "completion_tokens": len(tokens), "total_tokens": 21 + len(tokens)}
-            writer.write(_event({"choices": [], "usage": usage}))
-        writer.write(b"data: [DONE]\n\n")
+            writer.write(_chunked(_event({"choices": [], "usage": usage})))
+        writer.write(_chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
         await writer.drain()
+
+
+def _chunked(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
 def _event(payload: dict) -> bytes:

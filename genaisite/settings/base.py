@@ -114,6 +114,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# The OpenAI-compatible API (/v1/) is served by its own handler with this stack: see genaisite/middleware.py.
+MACHINE_API_MIDDLEWARE = ["genaisite.middleware.api_security_headers"]
+
 ROOT_URLCONF = "genaisite.urls"
 AUTHENTICATION_BACKENDS = ["accounts.authentication.SuspensionAwareBackend"]
 LOGIN_URL = "accounts:login"

@@ -1,0 +1,87 @@
+"""Shared set-up for benchmarks: a bench database on the embedded Postgres, and child processes to run and stop."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genaisite.settings.development")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_database(name: str) -> str:
+    """A fresh database on the embedded Postgres (started if needed), migrated; returns its URL."""
+    import psycopg
+
+    from genaisite.embedded.local_secrets import local_secret
+    from genaisite.embedded.postgres import SUPERUSER, EmbeddedPostgres
+
+    data_dir = BASE_DIR / "var"
+    server = EmbeddedPostgres(data_dir=data_dir / "postgres", port=55432, password_file=data_dir / "postgres.password")
+    server.ensure_started()
+    password = local_secret(server.password_file)
+    with psycopg.connect(
+        host="127.0.0.1", port=server.port, user=SUPERUSER, password=password, dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgres://{SUPERUSER}:{quote(password, safe='')}@127.0.0.1:{server.port}/{name}"
+    subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), "migrate", "-v0"],
+        env=os.environ | {"DATABASE_URL": url},
+        check=True,
+        cwd=BASE_DIR,
+    )
+    return url
+
+
+class Child:
+    def __init__(self, command: list[str], env: dict, ready_url: str | None = None, log: str = "/dev/null") -> None:
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=BASE_DIR,
+            stdout=open(log, "ab"),
+            stderr=subprocess.STDOUT,
+        )
+        if ready_url:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(ready_url, timeout=1)  # noqa: S310 - our own loopback URL
+                    return
+                except OSError:
+                    time.sleep(0.1)
+            raise RuntimeError(f"{command[:3]} did not answer {ready_url}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]

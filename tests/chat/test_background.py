@@ -1,0 +1,49 @@
+"""Chat work done in the background: titles (by the real worker process) and closing interrupted answers."""
+
+from datetime import timedelta
+
+import pytest
+from channels.db import database_sync_to_async as db
+from django.utils import timezone
+
+from chat import services
+from chat.models import Conversation, Message
+from tests.chat.test_websocket import conversation_for, frames_until_done, open_socket
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_the_worker_titles_a_conversation_after_the_first_exchange(fake_llm, huey_worker):
+    conversation, key = await conversation_for()
+    socket = await open_socket(conversation, key)
+    await socket.send_json_to({"type": "send", "content": "Plan a picnic"})
+    await frames_until_done(socket)
+    # Generated in the worker process, announced through Postgres NOTIFY to this process's socket.
+    frame = await socket.receive_json_from(timeout=30)
+    assert frame["type"] == "title"
+    assert frame["conversation_id"] == str(conversation.pk)
+    saved = await db(Conversation.objects.get)(pk=conversation.pk)
+    assert saved.title == frame["title"] != ""
+    await socket.disconnect()
+
+
+def test_a_title_never_overwrites_one_the_user_chose():
+    conversation = Conversation.objects.create(owner=make_user(), model="m", title="Mine")
+    assert services.title_set(conversation_id=conversation.pk, title="Generated") is False
+    conversation.refresh_from_db()
+    assert conversation.title == "Mine"
+
+
+def test_an_answer_whose_process_died_is_closed_with_its_text_kept():
+    user = make_user()
+    conversation = Conversation.objects.create(owner=user, model="m")
+    stuck = Message.objects.create(conversation=conversation, role="assistant", status="streaming", content="half an")
+    fresh = Message.objects.create(conversation=conversation, role="assistant", status="streaming", content="live")
+    Message.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    assert services.interrupted_messages_reap() == 1
+    stuck.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stuck.status, stuck.content) == (Message.Status.FAILED, "half an")
+    assert "interrupted" in stuck.error
+    assert fresh.status == Message.Status.STREAMING
