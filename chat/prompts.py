@@ -27,4 +27,6 @@ def clean_title(raw: str) -> str:
     title = raw.strip().splitlines()[0] if raw.strip() else ""
     title = title.strip().strip("\"'“”*#").strip()
     title = title.removeprefix("Title:").strip().rstrip(".")
-    return title[:120]
+    # Small models ignore "at most six words"; a sidebar title must still fit.
+    words = title.split()
+    return " ".join(words[:8])[:80]

@@ -47,3 +47,12 @@ def test_an_answer_whose_process_died_is_closed_with_its_text_kept():
     assert (stuck.status, stuck.content) == (Message.Status.FAILED, "half an")
     assert "interrupted" in stuck.error
     assert fresh.status == Message.Status.STREAMING
+
+
+def test_generated_titles_are_cleaned_and_kept_short():
+    from chat.prompts import clean_title
+
+    assert clean_title('"Title: Picnic plans."\nmore text') == "Picnic plans"
+    long = "The moon is a celestial body that orbits the Earth, making it an important planet"
+    assert clean_title(long) == "The moon is a celestial body that orbits"
+    assert clean_title("   ") == ""
