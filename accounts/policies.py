@@ -7,6 +7,34 @@ from accounts.models import PolicyOverride, Role, RolePolicy, User
 
 MB = 1024 * 1024
 
+# Starting limits per role, created when missing after every migrate (and after a test database flush); admins
+# tune them in the admin site afterwards. (Migration 0003 holds the same values as of that migration.)
+DEFAULT_POLICIES = {
+    Role.ADMIN: {
+        "daily_token_budget": 2_000_000,
+        "requests_per_minute": 120,
+        "max_upload_mb": 100,
+        "max_documents": 5000,
+    },
+    Role.MODERATOR: {
+        "daily_token_budget": 500_000,
+        "requests_per_minute": 60,
+        "max_upload_mb": 50,
+        "max_documents": 1000,
+    },
+    Role.MEMBER: {"daily_token_budget": 200_000, "requests_per_minute": 30, "max_upload_mb": 25, "max_documents": 500},
+    Role.VIEWER: {"daily_token_budget": 50_000, "requests_per_minute": 20, "max_upload_mb": 0, "max_documents": 0},
+}
+
+
+def ensure_role_policies(**_signal_kwargs) -> None:
+    for role, limits in DEFAULT_POLICIES.items():
+        RolePolicy.objects.get_or_create(
+            role=role, defaults={**limits, "allowed_models": [], "web_access": role != Role.VIEWER}
+        )
+    forget_role_policies()
+
+
 # Used when a role has no policy row (e.g. one deleted by hand): the most restrictive sensible limits.
 FALLBACK = RolePolicy(
     role=Role.VIEWER,

@@ -12,12 +12,13 @@ import contextvars
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import llm
+from chat import grounding, llm
 from chat.models import Message
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class GenerationRequest:
     # waits for this before its first write to them.
     persisted: asyncio.Future | None = None
     needs_title: bool = False
+    # Retrieval to run before the model is called (in the cancellable part, so "stop" works during it too).
+    ground: Callable[[], Awaitable[grounding.Grounding | None]] | None = None
 
 
 @dataclass
@@ -164,6 +167,11 @@ async def _run(generation: Generation) -> None:
                 }
             )
         await recorder.wait_for_flush()
+        if recorder.grounding is not None and outcome.content:
+            request.sources = await _cite(outcome.content, recorder.grounding)
+            await generation.publish(
+                {"type": "sources", "message_id": str(request.message_id), "sources": request.sources}
+            )
         await _save_outcome(request, outcome)
         await generation.publish(done_event(request, outcome))
     finally:
@@ -209,12 +217,14 @@ class _Recorder:
         self.error: llm.LLMError | None = None
         self.usage: llm.Usage | None = None
         self.finish_reason = ""
+        self.grounding: grounding.Grounding | None = None
 
     async def stream(self) -> None:
         request = self.generation.request
         message_id = str(request.message_id)
         try:
-            chunks = llm.stream_chat(request.model, request.prompt, max_tokens=request.max_tokens, **request.extra)
+            prompt = await self._grounded_prompt()
+            chunks = llm.stream_chat(request.model, prompt, max_tokens=request.max_tokens, **request.extra)
             async for chunk in chunks:
                 if chunk.text:
                     await self._relay(message_id, chunk.text)
@@ -223,6 +233,21 @@ class _Recorder:
                     self.finish_reason = chunk.finish_reason or ""
         except llm.LLMError as exc:
             self.error = exc
+
+    async def _grounded_prompt(self) -> list[dict]:
+        request = self.generation.request
+        if request.ground is None:
+            return request.prompt
+        try:
+            self.grounding = await request.ground()
+        except Exception:  # retrieval trouble must not cost the user the answer itself
+            logger.exception("retrieval failed for message %s", request.message_id)
+            self.grounding = None
+        context = self.grounding.message() if self.grounding else None
+        if context is None:
+            return request.prompt
+        # The sources go right before the question, where a model weighs them most.
+        return [*request.prompt[:-1], context, request.prompt[-1]]
 
     async def _relay(self, message_id: str, text: str) -> None:
         generation = self.generation
@@ -263,6 +288,16 @@ class _Recorder:
         elif self.error is not None:
             result.status, result.error, result.error_code = Message.Status.FAILED, self.error.message, self.error.code
         return result
+
+
+async def _cite(answer: str, found: grounding.Grounding) -> list[dict]:
+    from chat import services
+
+    try:
+        return await services.in_db_thread(grounding.cited_sources)(answer, found)
+    except Exception:
+        logger.exception("could not work out the cited sources")
+        return []
 
 
 async def _rows_ready(request: GenerationRequest) -> None:

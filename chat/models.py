@@ -10,12 +10,20 @@ class Conversation(models.Model):
         API = "api", "REST API"
         OPENAI = "openai", "OpenAI-compatible API"
 
+    class DocumentsMode(models.TextChoices):
+        ALL = "all", "All documents I may read"
+        SELECTED = "selected", "Only the chosen documents"
+        NONE = "none", "No documents"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     title = models.CharField(max_length=200, blank=True)
     model = models.CharField(max_length=100)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.CHAT)
     archived = models.BooleanField(default=False)
+    # Which documents ground the answers: all the user may read (the default), a chosen set, or none.
+    documents_mode = models.CharField(max_length=10, choices=DocumentsMode.choices, default=DocumentsMode.ALL)
+    documents = models.ManyToManyField("documents.Document", blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

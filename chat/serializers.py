@@ -40,6 +40,7 @@ def conversation_data(conversation: Conversation) -> dict:
         "model": conversation.model,
         "source": conversation.source,
         "archived": conversation.archived,
+        "documents_mode": conversation.documents_mode,
         "created_at": _iso(conversation.created_at),
         "updated_at": _iso(conversation.updated_at),
     }
@@ -73,7 +74,7 @@ class MessageSerializer(serializers.ModelSerializer):
 class ConversationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Conversation
-        fields = ["id", "title", "model", "source", "archived", "created_at", "updated_at"]
+        fields = ["id", "title", "model", "source", "archived", "documents_mode", "created_at", "updated_at"]
         read_only_fields = ["id", "source", "created_at", "updated_at"]
 
     def to_representation(self, instance: Conversation) -> dict:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.errors import ServiceError
 from accounts.models import User
 from accounts.permissions import can_chat, can_use_model
-from chat import generation, llm, prompts, store
+from chat import generation, grounding, llm, prompts, store
 from chat.models import Conversation, Message
 from chat.serializers import message_data
 
@@ -57,17 +57,51 @@ def validate_content(content: object) -> str:
     return content
 
 
+@transaction.atomic
 def conversation_create(
-    *, owner: User, title: str = "", model: str | None = None, source: str = Conversation.Source.CHAT
+    *,
+    owner: User,
+    title: str = "",
+    model: str | None = None,
+    source: str = Conversation.Source.CHAT,
+    documents_mode: str = Conversation.DocumentsMode.ALL,
+    document_ids: list | None = None,
 ) -> Conversation:
     config = llm.model_config(model)
     check_can_chat(owner, config)
-    return Conversation.objects.create(owner=owner, title=title.strip()[:200], model=config.name, source=source)
+    conversation = Conversation.objects.create(owner=owner, title=title.strip()[:200], model=config.name, source=source)
+    if documents_mode != Conversation.DocumentsMode.ALL or document_ids:
+        _choose_documents(conversation, documents_mode, document_ids)
+    return conversation
 
 
+def _choose_documents(conversation: Conversation, mode: str, document_ids: list | None) -> None:
+    from documents.selectors import access_document
+
+    if mode not in Conversation.DocumentsMode.values:
+        raise ServiceError(
+            "invalid_documents_mode", f"documents_mode must be one of {Conversation.DocumentsMode.values}."
+        )
+    chosen = [access_document(conversation.owner, document_id) for document_id in document_ids or []]
+    if mode == Conversation.DocumentsMode.SELECTED and not chosen:
+        raise ServiceError("no_documents_chosen", "Choose at least one document (document_ids) or use mode 'all'.")
+    conversation.documents_mode = mode
+    conversation.save(update_fields=["documents_mode", "updated_at"])
+    conversation.documents.set(chosen if mode == Conversation.DocumentsMode.SELECTED else [])
+
+
+@transaction.atomic
 def conversation_update(
-    *, conversation: Conversation, title: str | None = None, archived: bool | None = None, model: str | None = None
+    *,
+    conversation: Conversation,
+    title: str | None = None,
+    archived: bool | None = None,
+    model: str | None = None,
+    documents_mode: str | None = None,
+    document_ids: list | None = None,
 ) -> Conversation:
+    if documents_mode is not None or document_ids is not None:
+        _choose_documents(conversation, documents_mode or conversation.documents_mode, document_ids)
     fields = ["updated_at"]
     if title is not None:
         conversation.title = title.strip()[:200]
@@ -98,9 +132,10 @@ class Turn:
 
 @transaction.atomic
 def _open_turn(
-    *, user: User, config: llm.ModelConfig, conversation_id: uuid.UUID, ids: tuple[uuid.UUID, uuid.UUID], content: str
-) -> tuple[str, list[dict]]:
+    *, user: User, config: llm.ModelConfig, conversation: Conversation, ids: tuple[uuid.UUID, uuid.UUID], content: str
+) -> tuple[str, list[dict], grounding.DocumentScope | None]:
     check_can_chat(user, config)
+    conversation_id = conversation.pk
     user_message_id, answer_id = ids
     try:
         opened = store.turn_open(
@@ -115,7 +150,8 @@ def _open_turn(
         raise ServiceError("not_found", "This conversation no longer exists.", status=404) from None
     if opened is None:
         raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
-    return opened
+    title, turns = opened
+    return title, turns, grounding.document_scope(conversation, user)
 
 
 @dataclass
@@ -140,8 +176,8 @@ async def reply_start(
     if generation.running_in(conversation.pk) is not None:  # the common case, answered without the database
         raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
     ids = (uuid.uuid4(), uuid.uuid4())
-    title, turns = await in_db_thread(_open_turn)(
-        user=user, config=config, conversation_id=conversation.pk, ids=ids, content=text
+    title, turns, scope = await in_db_thread(_open_turn)(
+        user=user, config=config, conversation=conversation, ids=ids, content=text
     )
     now = timezone.now()
     turn = Turn(
@@ -165,11 +201,22 @@ async def reply_start(
             prompt=turn.prompt,
             max_tokens=max_tokens or config.max_output_tokens,
             needs_title=not title and conversation.source == Conversation.Source.CHAT,
+            ground=None if scope is None else _grounder(user, config, turns, scope),
         )
     )
     events = running.subscribe() if subscribe else None  # before any await, so no event can slip past
     await running.publish(started_event(turn))
     return Reply(turn, running, events)
+
+
+def _grounder(user: User, config: llm.ModelConfig, turns: list[dict], scope: grounding.DocumentScope):
+    history, question = turns[:-1], turns[-1]["content"]
+
+    async def ground() -> grounding.Grounding:
+        query = await grounding.standalone_query(config, history, question)
+        return await in_db_thread(grounding.retrieve)(user=user, query=query, scope=scope)
+
+    return ground
 
 
 def started_event(turn: Turn) -> dict:

@@ -54,9 +54,11 @@ def exchange_insert(
     with connection.cursor() as cursor:
         _insert_messages(
             cursor,
+            # An OpenAI-style request brings its whole prompt: no retrieval of our own (documents_mode 'none').
             before="WITH conversation AS ("
-            " INSERT INTO chat_conversation (id, owner_id, title, model, source, archived, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, false, %s, %s))",
+            " INSERT INTO chat_conversation"
+            " (id, owner_id, title, model, source, archived, documents_mode, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, false, 'none', %s, %s))",
             before_params=[conversation_id, owner_id, title, model, source, now, now],
             rows=rows,
         )

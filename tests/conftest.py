@@ -178,3 +178,13 @@ def _fresh_role_policies():
     forget_role_policies()
     yield
     forget_role_policies()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_media_root():
+    import shutil
+
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+    Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
+    yield
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)

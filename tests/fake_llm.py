@@ -8,7 +8,8 @@ A real HTTP server (asyncio streams) speaking just enough of the OpenAI API: ``G
 - ``fake-500``: fails with HTTP 500 before any token;
 - ``fake-reset``: sends three tokens, then resets the connection;
 - ``fake-stall``: sends two tokens, then goes silent;
-- ``fake-malformed``: sends two tokens, then a line that is not JSON.
+- ``fake-malformed``: sends two tokens, then a line that is not JSON;
+- ``fake-cite``: answers "The answer is in the first source [1]." (for citation tests).
 
 Run standalone with ``python -m tests.fake_llm --port 9100 --rate 50`` (tokens per second per stream).
 """
@@ -21,7 +22,7 @@ import struct
 import threading
 import time
 
-MODELS = ["fake-echo", "fake-usage", "fake-500", "fake-reset", "fake-stall", "fake-malformed"]
+MODELS = ["fake-echo", "fake-usage", "fake-500", "fake-reset", "fake-stall", "fake-malformed", "fake-cite"]
 
 
 class FakeLLM:
@@ -85,6 +86,8 @@ class FakeLLM:
         await writer.drain()
 
     def _tokens(self, request: dict) -> list[str]:
+        if request.get("model") == "fake-cite":
+            return ["The ", "answer ", "is ", "in ", "the ", "first ", "source ", "[1]", "."]
         last_user = next(
             (m.get("content", "") for m in reversed(request.get("messages", [])) if m["role"] == "user"), ""
         )

@@ -4,15 +4,19 @@ Each case names the route it covers; a completeness test fails when an API route
 new endpoint cannot ship without its row here.
 """
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, Role
 from chat import services as chat_services
+from documents.models import Document
 from tests.factories import key_client, make_key, make_user, session_client
 
 ROLES = [Role.ADMIN, Role.MODERATOR, Role.MEMBER, Role.VIEWER]
@@ -33,10 +37,21 @@ def _a_key_of(user) -> int:
     return ApiKey.objects.filter(user=user).latest("created_at").pk
 
 
+def _a_document_of(user) -> str:
+    document = Document(owner=user, title="doc", filename="doc.txt", kind="txt", size_bytes=5, sha256=uuid.uuid4().hex)
+    document.file.save(f"{user.pk}/{document.pk}.txt", ContentFile(b"hello"), save=False)
+    document.save()
+    return str(document.pk)
+
+
 def _objects_of(user) -> dict:
-    # A viewer cannot create keys, but may hold one from before a demotion: create it as a member.
+    # A viewer cannot create keys or upload, but may hold both from before a demotion: create them as a member.
     role, user.role = user.role, Role.MEMBER
-    objects = {"key": _a_key_of(user), "conversation": chat_services.conversation_create(owner=user).pk}
+    objects = {
+        "key": _a_key_of(user),
+        "conversation": chat_services.conversation_create(owner=user).pk,
+        "document": _a_document_of(user),
+    }
     user.role = role
     return objects
 
@@ -58,6 +73,7 @@ class Case:
     body: dict | None = None
     ownership: str | None = None  # "own" or "foreign": which object the path points at
     auth: str = "session"  # or "key": the caller presents an API key of theirs instead of a session
+    format: str = "json"  # or "multipart"
     # Calls that start a generation write from worker threads, which only see committed data.
     transactional: bool = False
 
@@ -74,6 +90,14 @@ KEY_BODY = {"name": "matrix", "scopes": ["read"]}
 CONVERSATION = "api/v1/conversations/<uuid:conversation_id>/"
 EXPORT = "api/v1/conversations/<uuid:conversation_id>/export"
 MESSAGES = "api/v1/conversations/<uuid:conversation_id>/messages/"
+
+
+DOCUMENT = "api/v1/documents/<uuid:document_id>"
+DOWNLOAD = "api/v1/documents/<uuid:document_id>/download"
+
+
+def document_path(which: str, suffix: str = "") -> Callable[[World], str]:
+    return lambda world: f"/api/v1/documents/{getattr(world, which)['document']}{suffix}"
 
 
 def conversation_path(which: str, suffix: str = "") -> Callable[[World], str]:
@@ -146,6 +170,26 @@ CASES = [
     Case("api/v1/usage", "get", lambda w: "/api/v1/usage", everyone(200)),
     # The OpenAI-compatible API takes API keys only; a viewer has none that work.
     Case("v1/models", "get", lambda w: "/v1/models", everyone(200, viewer=401), auth="key", transactional=True),
+    # Documents: everyone reads what is theirs or shared; viewers cannot upload. Owners manage their own documents.
+    Case("api/v1/documents/", "get", lambda w: "/api/v1/documents/", everyone(200)),
+    Case(
+        "api/v1/documents/",
+        "post",
+        lambda w: "/api/v1/documents/",
+        everyone(201, viewer=403),
+        body={"file": lambda: SimpleUploadedFile("notes.txt", uuid.uuid4().hex.encode())},
+        format="multipart",
+    ),
+    *[
+        Case(DOCUMENT, method, document_path(which), everyone(ok if which == "own" else 404), body, which)
+        for method, ok, body in (("get", 200, None), ("patch", 200, {"title": "renamed"}), ("delete", 204, None))
+        for which in ("own", "foreign")
+    ],
+    *[
+        Case(DOWNLOAD, "get", document_path(which, "/download"), everyone(ok), ownership=which)
+        for which, ok in (("own", 200), ("foreign", 404))
+    ],
+    Case("api/v1/search/", "post", lambda w: "/api/v1/search/", everyone(200), body={"query": "hello", "k": 3}),
     Case(
         "v1/chat/completions",
         "post",
@@ -180,7 +224,8 @@ def check(case: Case, caller: str) -> None:
     user = None if caller == ANONYMOUS else make_user(caller)
     world = build_world(user)
     request = getattr(client_for(case, user), case.method)
-    response = request(case.path(world), data=case.body, format="json") if case.body else request(case.path(world))
+    body = {name: value() if callable(value) else value for name, value in (case.body or {}).items()}
+    response = request(case.path(world), data=body, format=case.format) if body else request(case.path(world))
     assert response.status_code == case.expected[caller], response.content[:300]
     if response.status_code >= 400:
         assert response.json()["error"]["message"], "errors must carry a human-readable message"

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from accounts.errors import ServiceError
 from accounts.models import ApiKeyScope
 from chat import generation, selectors, services
-from chat.models import Message
+from chat.models import Conversation, Message
 from chat.serializers import ConversationSerializer, MessageSerializer
 
 READ_CHAT = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ}
@@ -29,6 +29,10 @@ class ConversationListCreateView(APIView):
     class ConversationCreateInput(serializers.Serializer):
         title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         model = serializers.CharField(max_length=100, required=False, allow_null=True, default=None)
+        documents_mode = serializers.ChoiceField(
+            choices=Conversation.DocumentsMode.choices, default=Conversation.DocumentsMode.ALL
+        )
+        document_ids = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
 
     @extend_schema(
         parameters=[
@@ -55,9 +59,7 @@ class ConversationListCreateView(APIView):
     def post(self, request: Request) -> Response:
         data = self.ConversationCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        conversation = services.conversation_create(
-            owner=request.user, title=data.validated_data["title"], model=data.validated_data["model"]
-        )
+        conversation = services.conversation_create(owner=request.user, **data.validated_data)
         return Response(ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
 
 
@@ -68,10 +70,14 @@ class ConversationDetailView(APIView):
         title = serializers.CharField(max_length=200, required=False, allow_blank=True)
         archived = serializers.BooleanField(required=False)
         model = serializers.CharField(max_length=100, required=False)
+        documents_mode = serializers.ChoiceField(choices=Conversation.DocumentsMode.choices, required=False)
+        document_ids = serializers.ListField(child=serializers.UUIDField(), required=False)
 
-    @extend_schema(responses=ConversationSerializer, summary="One conversation")
+    @extend_schema(responses=ConversationSerializer, summary="One conversation, with the documents it uses")
     def get(self, request: Request, conversation_id: str) -> Response:
-        return Response(ConversationSerializer(selectors.access_conversation(request.user, conversation_id)).data)
+        conversation = selectors.access_conversation(request.user, conversation_id)
+        chosen = [str(pk) for pk in conversation.documents.values_list("pk", flat=True)]
+        return Response(ConversationSerializer(conversation).data | {"document_ids": chosen})
 
     @extend_schema(
         request=ConversationUpdateInput, responses=ConversationSerializer, summary="Rename, archive or switch model"

@@ -94,7 +94,8 @@ class EmbeddedPostgres:
             f"port = {self.port}\n"
             "unix_socket_directories = ''\n"
             "max_connections = 100\n"
-            "shared_buffers = 128MB\n"
+            # Room for the HNSW index of a few hundred thousand chunks (384 floats each) to stay in memory.
+            "shared_buffers = 512MB\n"
         )
         self._chown(settings_file)
 

@@ -82,6 +82,28 @@ CHAT_FLUSH_SECONDS = 0.5
 EMBEDDING_DIMENSIONS = 384
 EMBEDDING_BF16 = env_bool("EMBEDDING_BF16", True)
 EMBEDDING_WARMUP = env_bool("EMBEDDING_WARMUP", True)
+# Optional: an OpenAI-compatible embeddings API instead of the local model (it must return 384 dimensions, e.g.
+# text-embedding-3-small with dimensions=384, which we request).
+EMBEDDINGS_BASE_URL = env_http_url("EMBEDDINGS_BASE_URL")
+EMBEDDINGS_API_KEY = env_str("EMBEDDINGS_API_KEY", "local-no-key")
+EMBEDDINGS_MODEL = env_str("EMBEDDINGS_MODEL", "text-embedding-3-small")
+
+# --- Documents -----------------------------------------------------------------------------------------------
+DOCUMENT_MAX_EXTRACTED_CHARS = env_int("DOCUMENT_MAX_EXTRACTED_CHARS", 3_000_000, minimum=1000)
+# A DOCX is a zip: refuse archives that would inflate beyond these before decompressing anything.
+DOCX_MAX_ENTRIES = 3000
+DOCX_MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
+DOCX_MAX_COMPRESSION_RATIO = 120
+# Text extraction runs in a child process with these bounds, so a hostile file cannot take the worker down.
+EXTRACTION_TIMEOUT_SECONDS = env_int("EXTRACTION_TIMEOUT_SECONDS", 180, minimum=5)
+EXTRACTION_MEMORY_MB = env_int("EXTRACTION_MEMORY_MB", 1536, minimum=128)
+# A worker holds a lease on the document it ingests and renews it as it goes; a lapsed lease means it died.
+INGEST_LEASE_SECONDS = env_int("INGEST_LEASE_SECONDS", 90, minimum=2)
+INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3, minimum=1)
+CHUNK_TOKENS = 200  # all-MiniLM-L6-v2 reads at most 256 word pieces
+CHUNK_OVERLAP_TOKENS = 40
+RETRIEVAL_CANDIDATES = 60  # per ranking (vector, full text) before fusion
+RETRIEVAL_K = 6  # chunks given to the model as context
 
 # --- Applications ----------------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -217,7 +239,9 @@ HUEY_WORKERS = env_int("HUEY_WORKERS", 2, minimum=1)
 HUEY = {
     "name": "genaisite",
     "immediate": False,
-    "consumer": {"workers": HUEY_WORKERS, "worker_type": "thread"},
+    # Polling backs off when idle; capped at half a second so an upload starts being read promptly (Redis pops
+    # block instead, so there it is immediate anyway).
+    "consumer": {"workers": HUEY_WORKERS, "worker_type": "thread", "initial_delay": 0.1, "max_delay": 0.5},
 }
 if REDIS_URL:
     HUEY |= {"huey_class": "huey.RedisHuey", "url": REDIS_URL}

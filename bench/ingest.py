@@ -1,0 +1,104 @@
+"""Ingestion throughput: end-to-end chunks per second (upload → ready, through a real Huey worker: extraction in a
+child process, chunking, embedding, storage) beside the raw embedding model's chunks per second on the same chunks.
+
+Target (issue #5): end-to-end >= 90% of the raw model.
+
+Both are measured --repeat times and the medians compared: on a 2-core machine the same embedding run varies by
+about ±10% from one run to the next.
+
+    .venv/bin/python bench/ingest.py [--paragraphs 400] [--repeat 3]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+from _harness import BASE_DIR, Child, bench_database
+
+
+def document_text(paragraphs: int, variant: int = 0) -> bytes:
+    sentences = [
+        "The survey team measured soil moisture at {i} sites across the northern valley.",
+        "Readings were taken twice a day and logged with the station identifier {i}.",
+        "Anomalies above the seasonal mean were flagged for a second visit by the field crew.",
+        "The budget for instrument maintenance in region {i} was reviewed in the spring meeting.",
+    ]
+    return "\n\n".join(
+        f"Section {p}. " + " ".join(s.format(i=p * 7 + k + variant) for k, s in enumerate(sentences * 3))
+        for p in range(paragraphs)
+    ).encode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--paragraphs", type=int, default=400)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    os.environ["DATABASE_URL"] = bench_database("genaisite_bench_ingest")
+    os.environ["DATA_DIR"] = str(BASE_DIR / "var" / "bench-ingest")
+    import django
+
+    django.setup()
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+    from huey.contrib.djhuey import HUEY
+
+    from accounts.models import Role, User
+    from documents import chunking, embeddings, extraction, ingestion, services
+    from documents.models import Document
+
+    content = document_text(args.paragraphs)
+    path = BASE_DIR / "var" / "bench-ingest-source.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    drafts = chunking.chunk_blocks(
+        extraction.extract_file(str(path), "txt", max_chars=10**8, timeout=120, memory_mb=2048).blocks
+    )
+    texts = [ingestion._embedding_text(draft) for draft in drafts]
+    embeddings.embed_texts(texts)  # load and warm the model
+    raw_runs = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        embeddings.embed_texts(texts)
+        raw_runs.append(len(texts) / (time.perf_counter() - started))
+    raw = statistics.median(raw_runs)
+
+    HUEY.flush()
+    env = os.environ | {"LOG_LEVEL": "INFO"}
+    log = BASE_DIR / "var" / "bench-ingest-worker.log"
+    log.unlink(missing_ok=True)
+    worker = Child([sys.executable, str(BASE_DIR / "manage.py"), "run_huey", "-w", "1"], env, log=str(log))
+    try:
+        time.sleep(8)  # the worker imports torch and loads the model on its first task; warm it first
+        user = User.objects.create_user(username="bench", password="bench-password-123", role=Role.MEMBER)
+        warm = services.document_upload(owner=user, upload=SimpleUploadedFile("warm.txt", document_text(8)))
+        while Document.objects.get(pk=warm.pk).status not in ("ready", "failed"):
+            time.sleep(0.2)
+        end_to_end_runs = []
+        for run in range(args.repeat):
+            uploaded_at = timezone.now()
+            upload = SimpleUploadedFile(f"bench{run}.txt", document_text(args.paragraphs, variant=run))
+            document = services.document_upload(owner=user, upload=upload)
+            while (document := Document.objects.get(pk=document.pk)).status not in ("ready", "failed"):
+                time.sleep(0.1)
+            end_to_end_runs.append(document.chunk_count / (document.ready_at - uploaded_at).total_seconds())
+    finally:
+        worker.stop()
+    end_to_end = statistics.median(end_to_end_runs)
+    runs = lambda values: ", ".join(f"{v:.1f}" for v in values)  # noqa: E731
+    print(f"document: {len(content) / 1e6:.2f} MB of text, {document.chunk_count} chunks ({document.status})")
+    print(f"raw embedding model (same chunks):   {raw:6.1f} chunks/s median  ({runs(raw_runs)})")
+    print(f"end to end through the worker:       {end_to_end:6.1f} chunks/s median  ({runs(end_to_end_runs)})")
+    print(f"ratio: {100 * end_to_end / raw:.1f}%   (target >= 90%)")
+    print("worker's own account of each run:")
+    for line in log.read_text().splitlines():
+        if "ingested" in line and "bench" not in line:
+            print("  " + line.split("documents.ingestion: ")[-1])
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(BASE_DIR))
+    main()

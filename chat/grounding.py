@@ -1,0 +1,114 @@
+"""Grounding answers in the user's documents: retrieve, give the model numbered sources, keep the ones it cites.
+
+Runs inside the generation task (before the first token), so a send returns at once and "stop" works during
+retrieval too. Follow-up questions are rewritten into standalone queries from the conversation first.
+"""
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+
+from accounts.models import User
+from chat import llm, prompts
+from chat.models import Conversation
+from documents import embeddings, retrieval
+from documents.models import Document
+from documents.selectors import readable_q
+
+logger = logging.getLogger(__name__)
+
+CITATION = re.compile(r"\[(\d{1,2})\]")
+REWRITE_TIMEOUT = 8.0
+# An answer that cites nothing still credits a source it clearly restates (cosine similarity of embeddings).
+SIMILARITY_CITATION = 0.55
+MAX_SIMILARITY_CITATIONS = 2
+
+
+@dataclass
+class Grounding:
+    query: str = ""
+    sources: list[dict] = field(default_factory=list)
+    texts: dict[int, str] = field(default_factory=dict)
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def message(self) -> dict | None:
+        return prompts.sources_message(self.sources, self.texts) if self.sources else None
+
+
+def _fence(text: str) -> str:
+    # Retrieved text must not be able to close its own fence and speak outside it.
+    return re.sub(r"</?\s*source", "‹source", text, flags=re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DocumentScope:
+    only: list[uuid.UUID] | None  # None: every document the user may read
+
+
+def document_scope(conversation: Conversation, user: User) -> DocumentScope | None:
+    """Which documents ground this conversation's answers; None when there are none to use."""
+    if conversation.documents_mode == Conversation.DocumentsMode.NONE:
+        return None
+    if conversation.documents_mode == Conversation.DocumentsMode.SELECTED:
+        chosen = list(conversation.documents.values_list("pk", flat=True))
+        return DocumentScope(only=chosen) if chosen else None
+    readable = Document.objects.filter(readable_q(user), status=Document.Status.READY)
+    return DocumentScope(only=None) if readable.exists() else None
+
+
+def heuristic_query(history: list[dict], question: str) -> str:
+    earlier = [turn["content"] for turn in history if turn["role"] == "user"][-1:]
+    return " ".join([*earlier, question])[:1000]
+
+
+def _usable_rewrite(candidate: str, history: list[dict], question: str) -> bool:
+    """Small models sometimes answer instead of rewriting: accept a short line that shares words with the chat."""
+    if not candidate or len(candidate) > 300 or "\n" in candidate.strip():
+        return False
+    words = set(re.findall(r"\w{4,}", candidate.lower()))
+    context = set(re.findall(r"\w{4,}", (question + " " + " ".join(t["content"] for t in history)).lower()))
+    return len(words & context) >= 2
+
+
+async def standalone_query(model: llm.ModelConfig, history: list[dict], question: str) -> str:
+    if not any(turn["role"] == "user" for turn in history):
+        return question
+    try:
+        rewritten = await llm.complete(
+            model, prompts.rewrite_request(history, question), max_tokens=prompts.REWRITE_MAX_TOKENS
+        )
+    except llm.LLMError:
+        rewritten = ""
+    rewritten = rewritten.strip().strip('"')
+    return rewritten if _usable_rewrite(rewritten, history, question) else heuristic_query(history, question)
+
+
+def retrieve(*, user: User, query: str, scope: DocumentScope) -> Grounding:
+    hits = retrieval.search(user=user, query=query, k=settings.RETRIEVAL_K, document_ids=scope.only)
+    grounding = Grounding(query=query)
+    for number, hit in enumerate(hits, start=1):
+        grounding.sources.append(hit.as_source(number, query))
+        grounding.texts[number] = _fence(hit.text)
+        grounding.vectors[number] = hit.vector()
+    return grounding
+
+
+def cited_sources(answer: str, grounding: Grounding) -> list[dict]:
+    """The sources the answer cites with [n]; failing that, those it clearly restates."""
+    by_number = {source["number"]: source for source in grounding.sources}
+    cited = [int(n) for n in CITATION.findall(answer)]
+    explicit = [by_number[n] | {"cited_by": "marker"} for n in dict.fromkeys(cited) if n in by_number]
+    if explicit or not grounding.sources or not answer.strip():
+        return explicit
+    answer_vector = embeddings.embed_query(answer[:2000])
+    scores = np.array([grounding.vectors[source["number"]] @ answer_vector for source in grounding.sources])
+    ranked = sorted(zip(scores, grounding.sources, strict=True), key=lambda pair: -pair[0])
+    return [
+        source | {"cited_by": "similarity", "similarity": round(float(score), 3)}
+        for score, source in ranked[:MAX_SIMILARITY_CITATIONS]
+        if score >= SIMILARITY_CITATION
+    ]

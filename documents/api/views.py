@@ -1,0 +1,145 @@
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.errors import ServiceError
+from accounts.models import ApiKeyScope
+from documents import retrieval, selectors, services
+from documents.models import Document
+
+READ = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ}
+WRITE = READ | {"POST": ApiKeyScope.DOCUMENTS, "PATCH": ApiKeyScope.DOCUMENTS, "DELETE": ApiKeyScope.DOCUMENTS}
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    shared_group = serializers.CharField(source="shared_group.name", read_only=True, default=None)
+
+    class Meta:
+        model = Document
+        fields = [
+            "id",
+            "title",
+            "filename",
+            "kind",
+            "size_bytes",
+            "owner",
+            "visibility",
+            "shared_group",
+            "status",
+            "progress",
+            "error",
+            "pages",
+            "chunk_count",
+            "created_at",
+            "ready_at",
+        ]
+        read_only_fields = fields
+
+
+class DocumentListCreateView(APIView):
+    required_scopes = WRITE
+    parser_classes = [MultiPartParser, FormParser]
+
+    class DocumentUploadInput(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=True)
+        title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("mine", bool, description="Only documents you own"),
+            OpenApiParameter("status", str, enum=Document.Status.values),
+        ],
+        responses=DocumentSerializer(many=True),
+        summary="Documents you may read (yours and those shared with you)",
+    )
+    def get(self, request: Request) -> Response:
+        documents = selectors.document_list(
+            user=request.user,
+            mine_only=request.query_params.get("mine", "").lower() in ("1", "true", "yes"),
+            status=request.query_params.get("status") or None,
+        )
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(documents, request, view=self)
+        return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
+
+    @extend_schema(request=DocumentUploadInput, responses={201: DocumentSerializer}, summary="Upload a document")
+    def post(self, request: Request) -> Response:
+        data = self.DocumentUploadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        document = services.document_upload(
+            owner=request.user, upload=data.validated_data["file"], title=data.validated_data["title"]
+        )
+        return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
+
+
+class DocumentDetailView(APIView):
+    required_scopes = WRITE
+
+    class DocumentUpdateInput(serializers.Serializer):
+        title = serializers.CharField(max_length=200, required=False)
+        visibility = serializers.ChoiceField(choices=Document.Visibility.choices, required=False)
+        group_id = serializers.IntegerField(required=False, allow_null=True)
+
+    @extend_schema(responses=DocumentSerializer, summary="A document: status, progress, pages, chunks")
+    def get(self, request: Request, document_id: str) -> Response:
+        return Response(DocumentSerializer(selectors.access_document(request.user, document_id)).data)
+
+    @extend_schema(request=DocumentUpdateInput, responses=DocumentSerializer, summary="Rename or share a document")
+    def patch(self, request: Request, document_id: str) -> Response:
+        document = selectors.access_own_document(request.user, document_id)
+        data = self.DocumentUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        document = services.document_update(document=document, actor=request.user, **data.validated_data)
+        return Response(DocumentSerializer(document).data)
+
+    @extend_schema(responses={204: None}, summary="Delete a document, its file and its chunks")
+    def delete(self, request: Request, document_id: str) -> Response:
+        services.document_delete(document=selectors.access_own_document(request.user, document_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentDownloadView(APIView):
+    required_scopes = READ
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes}, summary="Download the original file")
+    def get(self, request: Request, document_id: str) -> FileResponse:
+        document = selectors.access_document(request.user, document_id)
+        return FileResponse(document.file.open("rb"), as_attachment=True, filename=document.filename)
+
+
+class SearchView(APIView):
+    required_scopes = {"POST": ApiKeyScope.READ}
+
+    class SearchInput(serializers.Serializer):
+        query = serializers.CharField(max_length=2000)
+        k = serializers.IntegerField(min_value=1, max_value=50, default=5)
+        document_ids = serializers.ListField(child=serializers.UUIDField(), required=False, allow_empty=False)
+
+    class SearchHit(serializers.Serializer):
+        document_id = serializers.UUIDField()
+        title = serializers.CharField()
+        page = serializers.IntegerField(allow_null=True)
+        chunk_id = serializers.IntegerField()
+        heading_path = serializers.CharField()
+        snippet = serializers.CharField()
+        score = serializers.FloatField()
+
+    @extend_schema(request=SearchInput, responses=SearchHit(many=True), summary="Hybrid search over your documents")
+    def post(self, request: Request) -> Response:
+        data = self.SearchInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        only = data.validated_data.get("document_ids")
+        if only:
+            only = selectors.readable_ready_ids(request.user, [str(d) for d in only])
+        query = data.validated_data["query"]
+        if not query.strip():
+            raise ServiceError("empty_query", "Search for something.")
+        hits = retrieval.search(user=request.user, query=query, k=data.validated_data["k"], document_ids=only)
+        results = [hit.as_source(number, query) | {"score": round(hit.score, 6)} for number, hit in enumerate(hits, 1)]
+        return Response({"results": results})

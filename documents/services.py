@@ -1,0 +1,128 @@
+"""Writes for documents: uploads, sharing, deletion. Ingestion lives in documents/ingestion.py."""
+
+import hashlib
+import uuid
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+
+from accounts.errors import ServiceError
+from accounts.models import User
+from accounts.notifications import notify_user
+from accounts.permissions import can_share_documents, can_upload_documents
+from accounts.policies import policy_for
+from documents.models import Document
+from documents.validation import check_upload
+
+
+def document_event(document: Document) -> dict:
+    return {
+        "type": "document.progress",
+        "document": {
+            "id": str(document.pk),
+            "title": document.title,
+            "status": document.status,
+            "progress": document.progress,
+            "error": document.error,
+            "pages": document.pages,
+            "chunk_count": document.chunk_count,
+        },
+    }
+
+
+def announce(document: Document) -> None:
+    """Tell the owner's open pages. Inside a transaction, the event leaves when it commits."""
+    notify_user(document.owner_id, document_event(document))
+
+
+def _sha256(upload: UploadedFile) -> str:
+    digest = hashlib.sha256()
+    for piece in upload.chunks():
+        digest.update(piece)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+def document_upload(*, owner: User, upload: UploadedFile, title: str = "") -> Document:
+    if not can_upload_documents(owner):
+        raise ServiceError("forbidden", "Your role does not allow uploading documents.", status=403)
+    policy = policy_for(owner)
+    checked = check_upload(
+        upload, filename=upload.name or "document", size=upload.size, max_bytes=policy.max_upload_bytes
+    )
+    if Document.objects.filter(owner=owner).count() >= policy.max_documents:
+        raise ServiceError(
+            "document_limit",
+            f"You have reached your limit of {policy.max_documents} documents; delete some first.",
+            status=409,
+        )
+    sha256 = _sha256(upload)
+    existing = Document.objects.filter(owner=owner, sha256=sha256).first()
+    if existing is not None:
+        message = f"You already uploaded this file as “{existing.title}” ({existing.pk})."
+        raise ServiceError("duplicate", message, status=409)
+    document = Document(
+        id=uuid.uuid4(),
+        owner=owner,
+        title=(title.strip() or checked.filename)[:200],
+        filename=checked.filename,
+        kind=checked.kind,
+        size_bytes=upload.size,
+        sha256=sha256,
+    )
+    try:
+        with transaction.atomic():
+            # Stored under its id, never under the uploaded name.
+            document.file.save(f"{owner.pk}/{document.pk}.{checked.kind}", upload, save=False)
+            document.save(force_insert=True)
+            announce(document)
+            transaction.on_commit(lambda: _enqueue(document.pk))
+    except IntegrityError:
+        document.file.delete(save=False)
+        raise ServiceError("duplicate", "You already uploaded this file.", status=409) from None
+    return document
+
+
+def _enqueue(document_id: uuid.UUID) -> None:
+    from documents.tasks import ingest_document
+
+    ingest_document(str(document_id))
+
+
+def document_update(
+    *,
+    document: Document,
+    actor: User,
+    title: str | None = None,
+    visibility: str | None = None,
+    group_id: int | None = None,
+) -> Document:
+    if title is not None:
+        if not title.strip():
+            raise ServiceError("invalid_title", "A document needs a title.")
+        document.title = title.strip()[:200]
+    if visibility is not None:
+        _share(document, actor, visibility, group_id)
+    document.save(update_fields=["title", "visibility", "shared_group", "updated_at"])
+    return document
+
+
+def _share(document: Document, actor: User, visibility: str, group_id: int | None) -> None:
+    if visibility not in Document.Visibility.values:
+        raise ServiceError("invalid_visibility", f"visibility must be one of {', '.join(Document.Visibility.values)}.")
+    if visibility != Document.Visibility.PRIVATE and not can_share_documents(actor):
+        raise ServiceError("forbidden", "Your role does not allow sharing documents.", status=403)
+    document.visibility = visibility
+    document.shared_group = None
+    if visibility == Document.Visibility.GROUP:
+        group = actor.groups.filter(pk=group_id).first() if group_id else None
+        if group is None:
+            raise ServiceError("invalid_group", "Share with a group you belong to (group_id).")
+        document.shared_group = group
+
+
+def document_delete(*, document: Document) -> None:
+    stored = document.file.name
+    with transaction.atomic():
+        document.delete()  # chunks go with it (cascade)
+        transaction.on_commit(lambda: document.file.storage.delete(stored))

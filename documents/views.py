@@ -1,0 +1,73 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.errors import ServiceError
+from accounts.permissions import can_share_documents, can_upload_documents
+from accounts.policies import policy_for
+from documents import selectors, services
+from documents.forms import ShareForm, UploadForm
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def documents_page(request: HttpRequest) -> HttpResponse:
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            document = services.document_upload(
+                owner=request.user, upload=form.cleaned_data["file"], title=form.cleaned_data["title"]
+            )
+        except ServiceError as exc:
+            form.add_error("file", exc.message)
+        else:
+            messages.success(request, f"“{document.title}” uploaded; it is being read now.")
+            return redirect("documents:list")
+    context = {
+        "form": form,
+        "documents": selectors.document_list(user=request.user),
+        "can_upload": can_upload_documents(request.user),
+        "can_share": can_share_documents(request.user),
+        "groups": request.user.groups.all(),
+        "policy": policy_for(request.user),
+    }
+    return render(request, "documents/list.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def document_delete(request: HttpRequest, document_id: str) -> HttpResponse:
+    try:
+        document = selectors.access_own_document(request.user, document_id)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("documents:list")
+    services.document_delete(document=document)
+    messages.success(request, f"“{document.title}” deleted.")
+    return redirect("documents:list")
+
+
+@login_required
+@require_POST
+def document_share(request: HttpRequest, document_id: str) -> HttpResponse:
+    form = ShareForm(request.POST)
+    try:
+        document = selectors.access_own_document(request.user, document_id)
+        if not form.is_valid():
+            raise ServiceError("invalid", "Choose who may read the document.")
+        visibility, group_id = form.visibility_and_group()
+        services.document_update(document=document, actor=request.user, visibility=visibility, group_id=group_id)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Sharing of “{document.title}” updated.")
+    return redirect("documents:list")
+
+
+@login_required
+@require_GET
+def document_download(request: HttpRequest, document_id: str) -> FileResponse:
+    document = selectors.access_document(request.user, document_id)
+    return FileResponse(document.file.open("rb"), as_attachment=True, filename=document.filename)

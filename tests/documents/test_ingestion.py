@@ -1,0 +1,144 @@
+"""Ingestion with real Huey worker processes: progress to the browser, idempotence, failures, a killed worker."""
+
+import os
+import signal
+import time
+
+import pytest
+from channels.db import database_sync_to_async as db
+from channels.testing import WebsocketCommunicator
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from documents import embeddings, ingestion, services
+from documents.models import Chunk, Document
+from genaisite.asgi import application
+from genaisite.embedded.processes import ManagedProcess
+from tests.conftest import BASE_DIR, manage_py, wait_until
+from tests.documents.files import make_pdf
+from tests.factories import make_key, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PAGES = [
+    "Project Zephyr overview.\nIt is an internal research programme.",
+    "The Zephyr budget for 2027 is 4.2 million euros.\nIt is led by Ada Moreau.",
+    "Appendix: glossary of terms.",
+]
+
+
+def upload(user, name: str, content: bytes) -> Document:
+    return services.document_upload(owner=user, upload=SimpleUploadedFile(name, content))
+
+
+def long_text(paragraphs: int) -> bytes:
+    return "\n\n".join(
+        f"Section {i}. " + " ".join(f"Observation {i}.{j} concerns the sample under test." for j in range(12))
+        for i in range(paragraphs)
+    ).encode()
+
+
+async def test_a_document_is_ingested_by_the_worker_with_live_progress(huey_worker):
+    user = await db(make_user)()
+    key = await db(make_key)(user)
+    socket = WebsocketCommunicator(
+        application,
+        "/ws/events/",
+        headers=[(b"origin", b"http://127.0.0.1"), (b"authorization", f"Bearer {key}".encode())],
+    )
+    assert (await socket.connect())[0]
+    document = await db(upload)(user, "zephyr.pdf", make_pdf(PAGES))
+    statuses = []
+    while not statuses or statuses[-1] not in ("ready", "failed"):
+        event = await socket.receive_json_from(timeout=120)
+        assert event["type"] == "document.progress"
+        statuses.append(event["document"]["status"])
+    assert statuses[0] == "queued"
+    assert statuses[-1] == "ready"
+    assert {"extracting", "chunking", "embedding"} <= set(statuses)
+    saved = await db(Document.objects.get)(pk=document.pk)
+    assert (saved.pages, saved.progress, saved.attempts) == (3, 100, 1)
+    assert saved.chunk_count == await db(Chunk.objects.filter(document=saved).count)()
+    pages = await db(lambda: set(Chunk.objects.filter(document=saved).values_list("page", flat=True)))()
+    assert pages == {1, 2, 3}
+    await socket.disconnect()
+
+
+def test_running_an_ingestion_again_gives_the_same_chunks():
+    user = make_user()
+    document = upload(user, "notes.txt", long_text(12))
+    assert ingestion.ingest(document.pk) == "ready"
+    first = list(Chunk.objects.filter(document=document).order_by("ordinal").values_list("ordinal", "text"))
+    Document.objects.filter(pk=document.pk).update(status=Document.Status.QUEUED)  # as the reaper would
+    assert ingestion.ingest(document.pk) == "ready"
+    second = list(Chunk.objects.filter(document=document).order_by("ordinal").values_list("ordinal", "text"))
+    assert first == second
+    assert len({ordinal for ordinal, _ in second}) == len(second)
+
+
+def test_a_corrupt_pdf_ends_failed_with_a_reason():
+    document = upload(make_user(), "broken.pdf", b"%PDF-1.7\n1 0 obj << garbage")
+    assert ingestion.ingest(document.pk) == "failed"
+    document.refresh_from_db()
+    assert "damaged" in document.error
+    assert document.lease_expires_at is None
+    assert not Chunk.objects.filter(document=document).exists()
+
+
+def test_a_transient_error_retries_later_and_then_succeeds(monkeypatch):
+    document = upload(make_user(), "retry.txt", long_text(2))
+    real = embeddings.embed_texts
+    monkeypatch.setattr(embeddings, "embed_texts", lambda texts: (_ for _ in ()).throw(ConnectionError("api down")))
+    assert ingestion.ingest(document.pk) == "queued"
+    document.refresh_from_db()
+    assert "Retrying shortly" in document.error
+    monkeypatch.setattr(embeddings, "embed_texts", real)
+    assert ingestion.ingest(document.pk) == "ready"
+
+
+def test_a_document_that_keeps_killing_workers_is_failed(settings):
+    document = upload(make_user(), "poison.txt", b"text")
+    Document.objects.filter(pk=document.pk).update(attempts=settings.INGEST_MAX_ATTEMPTS)
+    assert ingestion.ingest(document.pk) == "skipped"
+    document.refresh_from_db()
+    assert document.status == Document.Status.FAILED
+    assert "interrupted" in document.error
+
+
+def test_a_worker_killed_mid_ingestion_leaves_nothing_stuck_or_duplicated(subprocess_env, tmp_path, settings):
+    settings.INGEST_LEASE_SECONDS = 3
+    env = subprocess_env | {"INGEST_LEASE_SECONDS": "3"}
+
+    def worker(name: str) -> ManagedProcess:
+        process = ManagedProcess(
+            name, manage_py("run_huey", "--flush-locks"), env=env, cwd=BASE_DIR, log_file=tmp_path / f"{name}.log"
+        )
+        process.start()
+        return process
+
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.flush()
+    first = worker("worker-1")
+    document = upload(make_user(), "long.txt", long_text(420))  # ~500 chunks: two embedding batches
+    # Kill it once the first batch of chunks is stored: mid-embedding, with partial work on disk.
+    assert wait_until(lambda: Chunk.objects.filter(document_id=document.pk).exists(), timeout=180, interval=0.05)
+    os.kill(first.process.pid, signal.SIGKILL)  # no chance to clean up
+    first.process.wait()
+    stuck = Document.objects.get(pk=document.pk)
+    assert stuck.status == Document.Status.EMBEDDING
+    assert 0 < Chunk.objects.filter(document=stuck).count() < 400
+    time.sleep(settings.INGEST_LEASE_SECONDS + 1)  # the lease runs out; nobody renews it
+    assert ingestion.reap() == {"requeued": 1, "failed": 0, "resent": 0}
+    second = worker("worker-2")
+    try:
+        assert wait_until(
+            lambda: Document.objects.filter(pk=document.pk, status__in=["ready", "failed"]).exists(), timeout=180
+        )
+    finally:
+        second.stop()
+    done = Document.objects.get(pk=document.pk)
+    assert done.status == Document.Status.READY, done.error
+    assert done.attempts == 2
+    ordinals = list(Chunk.objects.filter(document=done).values_list("ordinal", flat=True))
+    assert len(ordinals) == len(set(ordinals)) == done.chunk_count
+    assert sorted(ordinals) == list(range(done.chunk_count))
