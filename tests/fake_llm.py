@@ -74,8 +74,38 @@ class FakeLLM:
             await self._json(writer, 200, {"object": "list", "data": [{"id": m, "object": "model"} for m in MODELS]})
         elif method == "POST" and path.endswith("/chat/completions"):
             await self._completion(writer, json.loads(body or b"{}"))
+        elif method == "POST" and path.endswith("/embeddings"):
+            await self._embeddings(writer, json.loads(body or b"{}"))
         else:
             await self._json(writer, 404, {"error": {"message": "not found"}})
+
+    async def _embeddings(self, writer: asyncio.StreamWriter, request: dict) -> None:
+        """Deterministic vectors: each text's hash seeds it, so equal texts embed equally."""
+        import hashlib
+        import random
+
+        self.requests.append(request)
+        texts = request["input"] if isinstance(request["input"], list) else [request["input"]]
+        data = []
+        for index, text in enumerate(texts):
+            rng = random.Random(hashlib.sha256(text.encode()).digest())
+            data.append(
+                {
+                    "object": "embedding",
+                    "index": index,
+                    "embedding": [rng.uniform(-1, 1) for _ in range(request.get("dimensions") or 384)],
+                }
+            )
+        await self._json(
+            writer,
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": request["model"],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            },
+        )
 
     async def _json(self, writer: asyncio.StreamWriter, status: int, payload: dict) -> None:
         data = json.dumps(payload).encode()

@@ -239,9 +239,9 @@ HUEY_WORKERS = env_int("HUEY_WORKERS", 2, minimum=1)
 HUEY = {
     "name": "genaisite",
     "immediate": False,
-    # Polling backs off when idle; capped at half a second so an upload starts being read promptly (Redis pops
+    # Polling backs off when idle; capped at 0.2 s so an upload starts being read promptly (Redis pops
     # block instead, so there it is immediate anyway).
-    "consumer": {"workers": HUEY_WORKERS, "worker_type": "thread", "initial_delay": 0.1, "max_delay": 0.5},
+    "consumer": {"workers": HUEY_WORKERS, "worker_type": "thread", "initial_delay": 0.05, "max_delay": 0.2},
 }
 if REDIS_URL:
     HUEY |= {"huey_class": "huey.RedisHuey", "url": REDIS_URL}

@@ -142,3 +142,27 @@ def test_a_worker_killed_mid_ingestion_leaves_nothing_stuck_or_duplicated(subpro
     ordinals = list(Chunk.objects.filter(document=done).values_list("ordinal", flat=True))
     assert len(ordinals) == len(set(ordinals)) == done.chunk_count
     assert sorted(ordinals) == list(range(done.chunk_count))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expect"),
+    [
+        ("a.pdf", make_pdf(PAGES), "4.2 million euros"),
+        ("b.docx", None, "Ada Moreau leads"),
+        ("c.md", b"# Zephyr\n\n## Budget\n\nThe budget is 4.2 million euros.", "4.2 million euros"),
+        (
+            "d.html",
+            b"<html><body><nav>menu</nav><main><h1>Zephyr</h1><p>Led by Ada Moreau.</p></main></body></html>",
+            "Led by Ada Moreau.",
+        ),
+        ("e.txt", b"Plain notes.\n\nThe budget is 4.2 million euros.", "4.2 million euros"),
+    ],
+)
+def test_every_format_ingests(name, content, expect):
+    if content is None:
+        from tests.documents.files import make_docx
+
+        content = make_docx([("Zephyr", ["Ada Moreau leads the project."])])
+    document = upload(make_user(), name, content)
+    assert ingestion.ingest(document.pk) == "ready", Document.objects.get(pk=document.pk).error
+    assert any(expect in text for text in Chunk.objects.filter(document=document).values_list("text", flat=True))
