@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from accounts.db import in_db_thread
 from chat import grounding, llm
 from chat.models import Message
 
@@ -246,8 +247,23 @@ class _Recorder:
         context = self.grounding.message() if self.grounding else None
         if context is None:
             return request.prompt
+        await self._announce_web_pages()
         # The sources go right before the question, where a model weighs them most.
         return [*request.prompt[:-1], context, request.prompt[-1]]
+
+    async def _announce_web_pages(self) -> None:
+        """Tell watchers at once which links were read and which could not be used, and why."""
+        found = self.grounding
+        pages = [
+            {"url": s["url"], "title": s["title"], "cached": s.get("cached", False)}
+            for s in found.sources
+            if s.get("kind") == "web"
+        ]
+        if pages or found.unusable:
+            message_id = str(self.generation.request.message_id)
+            await self.generation.publish(
+                {"type": "web", "message_id": message_id, "pages": pages, "unusable": found.unusable}
+            )
 
     async def _relay(self, message_id: str, text: str) -> None:
         generation = self.generation
@@ -291,10 +307,8 @@ class _Recorder:
 
 
 async def _cite(answer: str, found: grounding.Grounding) -> list[dict]:
-    from chat import services
-
     try:
-        return await services.in_db_thread(grounding.cited_sources)(answer, found)
+        return await in_db_thread(grounding.cited_sources)(answer, found)
     except Exception:
         logger.exception("could not work out the cited sources")
         return []

@@ -15,7 +15,7 @@ from django.conf import settings
 from accounts.models import User
 from chat import llm, prompts
 from chat.models import Conversation
-from documents import embeddings, retrieval
+from documents import embeddings, retrieval, web, webpages
 from documents.models import Document
 from documents.selectors import readable_q
 
@@ -28,15 +28,30 @@ SIMILARITY_CITATION = 0.55
 MAX_SIMILARITY_CITATIONS = 2
 
 
+# Share of the model's context window the sources may fill (about 3.5 characters a token).
+SOURCES_SHARE_OF_CONTEXT = 0.4
+CHARS_PER_TOKEN = 3.5
+
+
 @dataclass
 class Grounding:
     query: str = ""
     sources: list[dict] = field(default_factory=list)
     texts: dict[int, str] = field(default_factory=dict)
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    unusable: list[dict] = field(default_factory=list)  # links that could not be read, with the reason
 
     def message(self) -> dict | None:
-        return prompts.sources_message(self.sources, self.texts) if self.sources else None
+        if not self.sources and not self.unusable:
+            return None
+        return prompts.sources_message(self.sources, self.texts, self.unusable)
+
+    def add(self, source: dict, text: str, vector: np.ndarray | None = None) -> None:
+        number = len(self.sources) + 1
+        self.sources.append(source | {"number": number})
+        self.texts[number] = _fence(text)
+        if vector is not None:
+            self.vectors[number] = vector
 
 
 def _fence(text: str) -> str:
@@ -87,14 +102,57 @@ async def standalone_query(model: llm.ModelConfig, history: list[dict], question
     return rewritten if _usable_rewrite(rewritten, history, question) else heuristic_query(history, question)
 
 
-def retrieve(*, user: User, query: str, scope: DocumentScope) -> Grounding:
-    hits = retrieval.search(user=user, query=query, k=settings.RETRIEVAL_K, document_ids=scope.only)
-    grounding = Grounding(query=query)
-    for number, hit in enumerate(hits, start=1):
-        grounding.sources.append(hit.as_source(number, query))
-        grounding.texts[number] = _fence(hit.text)
-        grounding.vectors[number] = hit.vector()
-    return grounding
+def search_documents(*, user: User, query: str, scope: DocumentScope) -> list[retrieval.Hit]:
+    return retrieval.search(user=user, query=query, k=settings.RETRIEVAL_K, document_ids=scope.only)
+
+
+def add_documents(grounding: Grounding, hits: list[retrieval.Hit], query: str) -> None:
+    for hit in hits:
+        grounding.add(hit.as_source(0, query), hit.text, hit.vector())
+
+
+def web_refusals(urls: list[str], message: str) -> list:
+    return [webpages.WebResult(url, refused=web.FetchRefused("blocked", message)) for url in urls]
+
+
+def relevant_excerpt(text: str, question: str, budget: int) -> str:
+    """The page's paragraphs that share most words with the question, in page order, within ``budget`` chars;
+    the opening paragraph always, since it usually says what the page is."""
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    if sum(len(p) for p in paragraphs) <= budget:
+        return "\n\n".join(paragraphs)
+    words = set(re.findall(r"\w{4,}", question.lower()))
+    scored = sorted(
+        range(1, len(paragraphs)), key=lambda i: -len(words & set(re.findall(r"\w{4,}", paragraphs[i].lower())))
+    )
+    keep, used = {0}, len(paragraphs[0])
+    for index in scored:
+        if used + len(paragraphs[index]) > budget:
+            continue
+        keep.add(index)
+        used += len(paragraphs[index])
+    return "\n\n".join(paragraphs[i] for i in sorted(keep))[:budget]
+
+
+def add_web_pages(grounding: Grounding, results: list, question: str, model: llm.ModelConfig) -> None:
+    readable = [result for result in results if result.page is not None]
+    budget = int(model.context_window * CHARS_PER_TOKEN * SOURCES_SHARE_OF_CONTEXT / max(1, len(readable)))
+    for result in results:
+        if result.page is None:
+            refused = result.refused
+            grounding.unusable.append({"url": result.url, "reason": refused.reason, "message": refused.message})
+            continue
+        page = result.page
+        excerpt = relevant_excerpt(page.text, question, budget)
+        source = {
+            "kind": "web",
+            "url": page.final_url,
+            "title": page.title,
+            "page": None,
+            "snippet": retrieval.snippet(excerpt, question),
+            "cached": result.cached,
+        }
+        grounding.add(source, excerpt)
 
 
 def cited_sources(answer: str, grounding: Grounding) -> list[dict]:
@@ -105,6 +163,10 @@ def cited_sources(answer: str, grounding: Grounding) -> list[dict]:
     if explicit or not grounding.sources or not answer.strip():
         return explicit
     answer_vector = embeddings.embed_query(answer[:2000])
+    missing = [source["number"] for source in grounding.sources if source["number"] not in grounding.vectors]
+    if missing:  # web pages have no stored embedding: embed their excerpts now
+        for number, vector in zip(missing, embeddings.embed_texts([grounding.texts[n] for n in missing]), strict=True):
+            grounding.vectors[number] = vector
     scores = np.array([grounding.vectors[source["number"]] @ answer_vector for source in grounding.sources])
     ranked = sorted(zip(scores, grounding.sources, strict=True), key=lambda pair: -pair[0])
     return [

@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.authentication import InvalidApiKey, api_key_authenticate, bearer_token
+from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import ApiKeyScope, User
 from accounts.permissions import can_chat
@@ -63,7 +64,7 @@ def _authenticate(authorization: str | None, scope: str | None, model: str | Non
     return api_key.user
 
 
-authenticate = services.in_db_thread(_authenticate)
+authenticate = in_db_thread(_authenticate)
 
 
 def _text(content: object, position: int) -> str:
@@ -234,6 +235,6 @@ async def models(request: HttpRequest):
         user = await authenticate(request.headers.get("Authorization"), None)
     except ServiceError as exc:
         return service_error(exc)
-    names = await services.in_db_thread(_allowed_models)(user)
+    names = await in_db_thread(_allowed_models)(user)
     data = [{"id": name, "object": "model", "created": 0, "owned_by": "genaisite"} for name in names]
     return JsonResponse({"object": "list", "data": data})

@@ -52,11 +52,17 @@ def rewrite_request(history: list[dict], question: str) -> list[dict]:
     return [{"role": "system", "content": REWRITE_INSTRUCTION}, {"role": "user", "content": user}]
 
 
-def sources_message(sources: list[dict], texts: dict[int, str]) -> dict:
+def sources_message(sources: list[dict], texts: dict[int, str], unusable: list[dict] | None = None) -> dict:
     """The retrieved material as one system message, each source fenced and numbered."""
-    parts = [SOURCES_INSTRUCTION]
+    parts = [SOURCES_INSTRUCTION] if sources else []
     for source in sources:
         where = f", page {source['page']}" if source.get("page") else ""
         label = f"{source['title']}{where}"
+        if source.get("kind") == "web":
+            label = f"{source['title']} ({source['url']})"
+        label = label.replace('"', "'")
         parts.append(f'<source id="{source["number"]}" from="{label}">\n{texts[source["number"]]}\n</source>')
+    if unusable:
+        failures = "; ".join(f"{item['url']} ({item['message']})" for item in unusable)
+        parts.append(f"These links from the user could not be read; say so if they matter: {failures}")
     return {"role": "system", "content": "\n\n".join(parts)}

@@ -1,42 +1,26 @@
 """Writes for chat: conversations, turns, answers, usage. Async entry points run their ORM work in worker threads."""
 
 import asyncio
-import functools
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import User
-from accounts.permissions import can_chat, can_use_model
+from accounts.permissions import can_chat, can_fetch_web, can_use_model
 from chat import generation, grounding, llm, prompts, store
 from chat.models import Conversation, Message
 from chat.serializers import message_data
+from documents import webpages
 
 # An open answer untouched for this long belongs to no running generation any more (its process died).
 STALE_AFTER = timedelta(seconds=settings.LLM_DEADLINE + 60)
-
-
-def in_db_thread(fn):
-    """Run ORM work on a pool thread (not the single shared sync thread), so concurrent streams don't queue.
-
-    Async code in chat uses this, never Django's async ORM (``aget``, ``aupdate``…): those keep a connection on the
-    caller's thread that nobody hands back to the pool. Here the connection is returned inside the call itself.
-    """
-
-    @functools.wraps(fn)
-    def closing(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            close_old_connections()
-
-    return sync_to_async(closing, thread_sensitive=False)
 
 
 def check_can_chat(user: User, model: llm.ModelConfig) -> None:
@@ -130,10 +114,18 @@ class Turn:
     prompt: list[dict]
 
 
+@dataclass
+class OpenedTurn:
+    title: str
+    turns: list[dict]
+    scope: grounding.DocumentScope | None
+    web_allowed: bool
+
+
 @transaction.atomic
 def _open_turn(
     *, user: User, config: llm.ModelConfig, conversation: Conversation, ids: tuple[uuid.UUID, uuid.UUID], content: str
-) -> tuple[str, list[dict], grounding.DocumentScope | None]:
+) -> OpenedTurn:
     check_can_chat(user, config)
     conversation_id = conversation.pk
     user_message_id, answer_id = ids
@@ -151,7 +143,7 @@ def _open_turn(
     if opened is None:
         raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
     title, turns = opened
-    return title, turns, grounding.document_scope(conversation, user)
+    return OpenedTurn(title, turns, grounding.document_scope(conversation, user), can_fetch_web(user))
 
 
 @dataclass
@@ -176,9 +168,8 @@ async def reply_start(
     if generation.running_in(conversation.pk) is not None:  # the common case, answered without the database
         raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
     ids = (uuid.uuid4(), uuid.uuid4())
-    title, turns, scope = await in_db_thread(_open_turn)(
-        user=user, config=config, conversation=conversation, ids=ids, content=text
-    )
+    opened = await in_db_thread(_open_turn)(user=user, config=config, conversation=conversation, ids=ids, content=text)
+    title, turns, urls = opened.title, opened.turns, webpages.urls_in(text)
     now = timezone.now()
     turn = Turn(
         user_message=Message(id=ids[0], conversation_id=conversation.pk, role="user", content=text, created_at=now),
@@ -201,7 +192,9 @@ async def reply_start(
             prompt=turn.prompt,
             max_tokens=max_tokens or config.max_output_tokens,
             needs_title=not title and conversation.source == Conversation.Source.CHAT,
-            ground=None if scope is None else _grounder(user, config, turns, scope),
+            ground=_grounder(user, config, turns, opened.scope, urls, opened.web_allowed)
+            if opened.scope is not None or urls
+            else None,
         )
     )
     events = running.subscribe() if subscribe else None  # before any await, so no event can slip past
@@ -209,12 +202,33 @@ async def reply_start(
     return Reply(turn, running, events)
 
 
-def _grounder(user: User, config: llm.ModelConfig, turns: list[dict], scope: grounding.DocumentScope):
+def _grounder(
+    user: User,
+    config: llm.ModelConfig,
+    turns: list[dict],
+    scope: grounding.DocumentScope | None,
+    urls: list[str],
+    web_allowed: bool,
+):
     history, question = turns[:-1], turns[-1]["content"]
 
-    async def ground() -> grounding.Grounding:
+    async def documents() -> list:
+        if scope is None:
+            return []
         query = await grounding.standalone_query(config, history, question)
-        return await in_db_thread(grounding.retrieve)(user=user, query=query, scope=scope)
+        return await in_db_thread(grounding.search_documents)(user=user, query=query, scope=scope)
+
+    async def pages() -> list:
+        if not web_allowed:
+            return grounding.web_refusals(urls, "Your role does not allow reading web pages.")
+        return await webpages.read_pages(urls)
+
+    async def ground() -> grounding.Grounding:
+        found = grounding.Grounding(query=question)
+        hits, results = await asyncio.gather(documents(), pages())  # links are read while documents are searched
+        grounding.add_documents(found, hits, question)
+        grounding.add_web_pages(found, results, question, config)
+        return found
 
     return ground
 

@@ -101,3 +101,18 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id} #{self.ordinal}"
+
+
+class WebPage(models.Model):
+    """A fetched page's extracted text, cached for WEB_CACHE_SECONDS so the same link is not fetched every turn."""
+
+    url = models.URLField(max_length=2000, unique=True)
+    final_url = models.URLField(max_length=2000)
+    title = models.CharField(max_length=300)
+    text = models.TextField()
+    content_type = models.CharField(max_length=100)
+    truncated = models.BooleanField(default=False)
+    fetched_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.url

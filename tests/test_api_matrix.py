@@ -190,6 +190,15 @@ CASES = [
         for which, ok in (("own", 200), ("foreign", 404))
     ],
     Case("api/v1/search/", "post", lambda w: "/api/v1/search/", everyone(200), body={"query": "hello", "k": 3}),
+    # The web guard answers members (here: refuses a private address); viewers have no web access at all.
+    Case(
+        "api/v1/web/fetch",
+        "post",
+        lambda w: "/api/v1/web/fetch",
+        everyone(400, viewer=403),
+        body={"url": "http://10.0.0.1/"},
+        transactional=True,
+    ),
     Case(
         "v1/chat/completions",
         "post",

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import ApiKeyScope
 from chat import generation, selectors, services
@@ -142,7 +143,7 @@ class MessageListCreateView(AsyncAPIView):
         summary="Send a message and get the answer (JSON, or Server-Sent Events with stream=true)",
     )
     async def post(self, request: Request, conversation_id: str) -> HttpResponse:
-        conversation = await services.in_db_thread(selectors.access_conversation)(request.user, conversation_id)
+        conversation = await in_db_thread(selectors.access_conversation)(request.user, conversation_id)
         data = self.MessageCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         reply = await services.reply_start(
@@ -160,7 +161,7 @@ class MessageListCreateView(AsyncAPIView):
             return response
         running.unsubscribe(events)
         await running.finished.wait()
-        message = await services.in_db_thread(Message.objects.get)(pk=reply.turn.assistant_message.pk)
+        message = await in_db_thread(Message.objects.get)(pk=reply.turn.assistant_message.pk)
         body = MessageSerializer(message).data
         if message.status == Message.Status.FAILED:
             outcome = running.outcome

@@ -1,3 +1,4 @@
+from adrf.views import APIView as AsyncAPIView
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -7,9 +8,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import ApiKeyScope
-from documents import retrieval, selectors, services
+from accounts.permissions import can_fetch_web
+from documents import retrieval, selectors, services, webpages
 from documents.models import Document
 
 READ = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ}
@@ -143,3 +146,42 @@ class SearchView(APIView):
         hits = retrieval.search(user=request.user, query=query, k=data.validated_data["k"], document_ids=only)
         results = [hit.as_source(number, query) | {"score": round(hit.score, 6)} for number, hit in enumerate(hits, 1)]
         return Response({"results": results})
+
+
+class WebFetchView(AsyncAPIView):
+    """Fetch a page through the same guard chat uses: for integrations."""
+
+    required_scopes = {"POST": ApiKeyScope.READ}
+
+    class WebFetchInput(serializers.Serializer):
+        url = serializers.CharField(max_length=2000)
+
+    class WebPageOutput(serializers.Serializer):
+        url = serializers.CharField()
+        final_url = serializers.CharField()
+        title = serializers.CharField()
+        text = serializers.CharField()
+        content_type = serializers.CharField()
+        truncated = serializers.BooleanField()
+        cached = serializers.BooleanField()
+
+    @extend_schema(request=WebFetchInput, responses=WebPageOutput, summary="Fetch a web page's title and main text")
+    async def post(self, request: Request) -> Response:
+        data = self.WebFetchInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not await in_db_thread(can_fetch_web)(request.user):
+            raise ServiceError("forbidden", "Your role does not allow reading web pages.", status=403)
+        result = await webpages.read_page(data.validated_data["url"])
+        if result.refused is not None:
+            raise ServiceError(result.refused.reason, result.refused.message, status=result.refused.status)
+        page = result.page
+        body = {
+            "url": page.url,
+            "final_url": page.final_url,
+            "title": page.title,
+            "text": page.text,
+            "content_type": page.content_type,
+            "truncated": page.truncated,
+            "cached": result.cached,
+        }
+        return Response(body)

@@ -39,6 +39,17 @@ if DB_POOL_MAX > 1:
     DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX, "timeout": 10}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Web pages in prompts (documents/web.py) -----------------------------------------------------------------
+# Hosts (or host:port) the guard lets through even when they resolve to private addresses. Empty: fail closed.
+WEB_FETCH_ALLOWED_HOSTS = env_list("WEB_FETCH_ALLOWED_HOSTS", [])
+WEB_FETCH_ALLOWED_PORTS = [int(port) for port in env_list("WEB_FETCH_ALLOWED_PORTS", ["80", "443"])]
+WEB_FETCH_DEADLINE = float(env_int("WEB_FETCH_DEADLINE", 10, minimum=1))
+WEB_FETCH_MAX_BYTES = env_int("WEB_FETCH_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+WEB_FETCH_MAX_CHARS = env_int("WEB_FETCH_MAX_CHARS", 20_000, minimum=500)
+WEB_FETCH_USER_AGENT = env_str("WEB_FETCH_USER_AGENT", "genaisite/0.1 (self-hosted assistant reading pasted links)")
+WEB_CACHE_SECONDS = env_int("WEB_CACHE_SECONDS", 3600, minimum=0)
+WEB_MAX_URLS_PER_MESSAGE = env_int("WEB_MAX_URLS_PER_MESSAGE", 5, minimum=1)
+
 # --- Redis: optional; switches the channel layer, Huey and the cache from embedded to shared ---------------
 REDIS_URL = env_redis_url("REDIS_URL")
 
