@@ -7,8 +7,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import services
+from accounts.admin_access import RoleGatedReadOnly
 from accounts.models import ApiKey, AuditEvent, PolicyOverride, RolePolicy, User
 from accounts.permissions import can_manage_policies, can_manage_users, can_read_audit_log, can_suspend_users
+from accounts.policies import OVERRIDABLE
 
 admin.site.site_header = "genaisite administration"
 admin.site.site_title = "genaisite admin"
@@ -22,14 +24,7 @@ def _snapshot(obj, names: tuple[str, ...]) -> dict:
     return {name: getattr(obj, name) for name in names}
 
 
-POLICY_FIELDS = (
-    "allowed_models",
-    "daily_token_budget",
-    "requests_per_minute",
-    "max_upload_mb",
-    "max_documents",
-    "web_access",
-)
+POLICY_FIELDS = OVERRIDABLE
 
 
 class PolicyOverrideInline(admin.StackedInline):
@@ -162,7 +157,7 @@ class RolePolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(RoleGatedReadOnly, admin.ModelAdmin):
     list_display = ("prefix", "name", "user", "scopes", "status", "created_at", "expires_at", "last_used_at")
     list_filter = ("created_at", "revoked_at")
     search_fields = ("prefix", "name", "user__username")
@@ -171,21 +166,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
     fields = ("prefix", "name", "user", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
     readonly_fields = fields
     actions = ["revoke_keys"]
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return can_manage_users(request.user)
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return can_manage_users(request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # keys are created by their owners, who alone see the secret
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)
@@ -199,7 +179,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(RoleGatedReadOnly, admin.ModelAdmin):
     list_display = ("created_at", "actor_label", "action", "target_label", "ip_address")
     list_filter = ("action", "created_at")
     search_fields = ("actor_label", "target_label")
@@ -207,17 +187,4 @@ class AuditEventAdmin(admin.ModelAdmin):
     fields = ("created_at", "actor_label", "action", "target_label", "details", "ip_address")
     readonly_fields = fields
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return can_read_audit_log(request.user)
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return can_read_audit_log(request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+    view_if = staticmethod(can_read_audit_log)

@@ -1,27 +1,14 @@
 from django.contrib import admin
-from django.http import HttpRequest
 
+from accounts.admin_access import RoleGatedReadOnly
 from accounts.permissions import can_manage_users
 from chat.models import Conversation, DailyUsage, Message
 
 
-class AdminsOnly:
-    """Conversations are private: only admins (not moderators) may read them here."""
+class AdminsOnly(RoleGatedReadOnly):
+    """Conversations are private: only admins (not moderators) may read or delete them here."""
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return can_manage_users(request.user)
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return can_manage_users(request.user)
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return can_manage_users(request.user)
+    delete_if = staticmethod(can_manage_users)
 
 
 class MessageInline(AdminsOnly, admin.TabularInline):
