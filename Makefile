@@ -11,6 +11,7 @@ run: setup
 	@exec $(PY) manage.py serve
 
 test: setup
+	@scripts/ensure-chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -1,3 +1,5 @@
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -9,6 +11,8 @@ from accounts.permissions import can_share_documents, can_upload_documents
 from accounts.policies import policy_for
 from documents import selectors, services
 from documents.forms import ShareForm, UploadForm
+from documents.models import Document
+from documents.validation import EXTENSIONS
 
 
 @login_required
@@ -32,8 +36,19 @@ def documents_page(request: HttpRequest) -> HttpResponse:
         "can_share": can_share_documents(request.user),
         "groups": request.user.groups.all(),
         "policy": policy_for(request.user),
+        "row_template": _row_template(request),
+        "accept": ",".join(EXTENSIONS),
     }
     return render(request, "documents/list.html", context, status=400 if form.errors else 200)
+
+
+# Placeholders static/js/documents.js swaps for a new upload's id and title when it clones the row template.
+ROW_TEMPLATE_ID = uuid.UUID(int=0)
+ROW_TEMPLATE_TITLE = "__title__"
+
+
+def _row_template(request: HttpRequest) -> Document:
+    return Document(id=ROW_TEMPLATE_ID, owner=request.user, title=ROW_TEMPLATE_TITLE, status=Document.Status.QUEUED)
 
 
 @login_required

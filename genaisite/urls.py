@@ -1,7 +1,8 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from genaisite import views
 
@@ -10,7 +11,7 @@ api_v1 = [
     path("", include("chat.api.urls")),
     path("", include("documents.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", views.ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 urlpatterns = [
@@ -19,11 +20,14 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("accounts/", include("accounts.urls")),
     path("documents/", include("documents.urls")),
+    path("chat/", include("chat.urls")),
     path("api/v1/", include(api_v1)),
     path("v1/", include("chat.openai_urls")),
     # One sign-in page for everyone, so the admin's login gets the same failed-attempt throttling.
     path("admin/login/", RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
     path("admin/", admin.site.urls),
+    # Browsers ask for /favicon.ico on pages that do not name an icon (the admin's, the API docs').
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
 ]
 
 handler404 = "genaisite.views.not_found"

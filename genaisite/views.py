@@ -1,13 +1,18 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from genaisite import health
+from genaisite.middleware import CONTENT_SECURITY_POLICY
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("chat:home")
     return render(request, "home.html")
 
 
@@ -48,3 +53,16 @@ def server_error(request: HttpRequest) -> HttpResponse:
         message = "Internal error; it has been logged. Try again, or contact the administrator."
         return JsonResponse({"error": {"code": "server_error", "message": message}}, status=500)
     return render(request, "500.html", status=500)
+
+
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI, served from our own static files. Its start-up script is a file (the split view), so scripts
+    stay 'self'-only; but the UI injects <style> elements as it renders, so this one page allows inline styles."""
+
+    CSP = CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        response["Content-Security-Policy"] = self.CSP
+        return response

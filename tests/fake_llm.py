@@ -9,7 +9,8 @@ A real HTTP server (asyncio streams) speaking just enough of the OpenAI API: ``G
 - ``fake-reset``: sends three tokens, then resets the connection;
 - ``fake-stall``: sends two tokens, then goes silent;
 - ``fake-malformed``: sends two tokens, then a line that is not JSON;
-- ``fake-cite``: answers "The answer is in the first source [1]." (for citation tests).
+- ``fake-cite``: answers "The answer is in the first source [1]." (for citation tests);
+- ``fake-hostile``: answers with markup a hostile page could smuggle into a model's output (``HOSTILE_ANSWER``).
 
 Run standalone with ``python -m tests.fake_llm --port 9100 --rate 50`` (tokens per second per stream).
 """
@@ -22,7 +23,24 @@ import struct
 import threading
 import time
 
-MODELS = ["fake-echo", "fake-usage", "fake-500", "fake-reset", "fake-stall", "fake-malformed", "fake-cite"]
+MODELS = [
+    "fake-echo",
+    "fake-usage",
+    "fake-500",
+    "fake-reset",
+    "fake-stall",
+    "fake-malformed",
+    "fake-cite",
+    "fake-hostile",
+]
+# Every way an answer could try to run script, load an outside resource or carry a script link.
+HOSTILE_ANSWER = (
+    "Here you go <script>window.__pwned = 'script'</script> and "
+    '<img src="x" onerror="window.__pwned = \'onerror\'"> an image ![tracker](http://203.0.113.9/pixel.png) '
+    "a [harmless link](javascript:window.__pwned='link') a [data link](data:text/html,<b>x</b>) "
+    "a [fine link](https://example.org/docs) and **bold** text.\n\n"
+    "```html\n<script>window.__pwned = 'code'</script>\n```"
+)
 
 
 class FakeLLM:
@@ -118,6 +136,8 @@ class FakeLLM:
     def _tokens(self, request: dict) -> list[str]:
         if request.get("model") == "fake-cite":
             return ["The ", "answer ", "is ", "in ", "the ", "first ", "source ", "[1]", "."]
+        if request.get("model") == "fake-hostile":  # in small pieces, so markup is split across tokens
+            return [HOSTILE_ANSWER[i : i + 7] for i in range(0, len(HOSTILE_ANSWER), 7)]
         last_user = next(
             (m.get("content", "") for m in reversed(request.get("messages", [])) if m["role"] == "user"), ""
         )

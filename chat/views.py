@@ -1,0 +1,59 @@
+"""The chat pages. The page is rendered here; the conversation itself lives on the websocket (static/js/chat.js)."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.errors import ServiceError
+from accounts.permissions import can_chat
+from accounts.policies import policy_for
+from chat import llm, selectors, services
+from chat.models import Conversation
+
+SIDEBAR_SIZE = 50
+
+
+def _allowed_models(request: HttpRequest) -> list[str]:
+    policy = policy_for(request.user)
+    return [model.name for model in llm.configured_models() if policy.allows_model(model.name)]
+
+
+@login_required
+@require_GET
+def chat_home(request: HttpRequest) -> HttpResponse:
+    latest = selectors.conversation_list(user=request.user, archived=False).first()
+    if latest is not None:
+        return redirect("chat:conversation", conversation_id=latest.pk)
+    return render(request, "chat/chat.html", _context(request, None))
+
+
+@login_required
+@require_GET
+def chat_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    conversation = selectors.access_conversation(request.user, conversation_id)
+    return render(request, "chat/chat.html", _context(request, conversation))
+
+
+@login_required
+@require_POST
+def chat_new(request: HttpRequest) -> HttpResponse:
+    if not can_chat(request.user):
+        raise PermissionDenied("Your account cannot chat.")
+    try:
+        conversation = services.conversation_create(owner=request.user, model=request.POST.get("model") or None)
+    except ServiceError as exc:
+        raise PermissionDenied(exc.message) from exc
+    return redirect("chat:conversation", conversation_id=conversation.pk)
+
+
+def _context(request: HttpRequest, conversation: Conversation | None) -> dict:
+    policy = policy_for(request.user)
+    return {
+        "conversation": conversation,
+        "conversations": selectors.conversation_list(user=request.user, archived=False)[:SIDEBAR_SIZE],
+        "models": _allowed_models(request),
+        "documents_modes": Conversation.DocumentsMode.choices,
+        "daily_budget": policy.daily_token_budget,
+    }

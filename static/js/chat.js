@@ -1,0 +1,326 @@
+// The chat page: one websocket per conversation (protocol: docs/websocket.md). Answers stream in by offset, so a
+// reconnect or a second tab merges cleanly; the server's history and "done" frames are always authoritative.
+(function () {
+  "use strict";
+  const root = document.getElementById("conversation");
+  if (!root) return;
+  const conversationId = root.dataset.conversationId;
+  const $ = function (selector) { return document.querySelector(selector); };
+  const list = $("#messages");
+  const form = $("#composer");
+  const prompt = $("#prompt");
+  const sendButton = $("#send");
+  const stopButton = $("#stop");
+  const status = $("#connection-status");
+  const composerError = $("#composer-error");
+  const messages = new Map();
+  let streamingId = null;
+  let socket = null;
+
+  // --- rendering -------------------------------------------------------------------------------------------------
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function messageNode(message) {
+    let entry = messages.get(message.id);
+    if (entry) return entry;
+    const item = element("li", "message message-" + message.role);
+    item.id = "message-" + message.id;
+    const meta = element("div", "message-meta");
+    meta.appendChild(element("span", "message-author", message.role === "user" ? "You" : "Assistant"));
+    const state = element("span", "message-state");
+    meta.appendChild(state);
+    item.appendChild(meta);
+    const body = element("div", "message-body");
+    item.appendChild(body);
+    const web = element("ul", "message-web");
+    const sources = element("ol", "message-sources");
+    sources.setAttribute("aria-label", "Sources");
+    const error = element("p", "message-error");
+    error.setAttribute("role", "alert");
+    const usage = element("p", "message-usage");
+    [web, sources, error, usage].forEach(function (node) { item.appendChild(node); });
+    list.appendChild(item);
+    entry = { message: message, item: item, body: body, state: state, web: web, sources: sources, error: error,
+              usage: usage, pending: false };
+    messages.set(message.id, entry);
+    return entry;
+  }
+
+  function renderBody(entry) {
+    entry.pending = false;
+    const message = entry.message;
+    entry.body.replaceChildren();
+    if (message.role === "user") {
+      entry.body.appendChild(element("p", "user-text", message.content));
+    } else {
+      entry.body.appendChild(window.SafeMarkdown.render(message.content || "", {
+        citationTarget: function (n) { return "source-" + message.id + "-" + n; },
+      }));
+    }
+  }
+
+  function scheduleRender(entry) {
+    if (entry.pending) return;
+    entry.pending = true;
+    requestAnimationFrame(function () { renderBody(entry); keepScrolled(); });
+  }
+
+  function keepScrolled() {
+    const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 160;
+    if (nearBottom) window.scrollTo(0, document.body.scrollHeight);
+  }
+
+  const STATES = { pending: "thinking…", streaming: "writing…", stopped: "stopped", failed: "failed" };
+
+  function setStatus(entry, value) {
+    entry.message.status = value;
+    entry.state.textContent = STATES[value] || "";
+    entry.item.dataset.status = value;
+  }
+
+  function renderSources(entry, sources) {
+    entry.sources.replaceChildren();
+    (sources || []).slice().sort(function (a, b) { return a.number - b.number; }).forEach(function (source) {
+      const item = element("li");
+      item.id = "source-" + entry.message.id + "-" + source.number;
+      item.value = source.number;
+      const href = source.kind === "web" ? source.url : "/documents/" + source.document_id + "/download/";
+      const anchor = element("a", null, source.title);
+      anchor.href = href;
+      if (source.kind === "web") { anchor.rel = "noopener noreferrer nofollow"; anchor.target = "_blank"; }
+      item.appendChild(anchor);
+      if (source.page) item.appendChild(document.createTextNode(", page " + source.page));
+      if (source.snippet) item.appendChild(element("q", "source-snippet", source.snippet));
+      entry.sources.appendChild(item);
+    });
+  }
+
+  function renderWeb(entry, frame) {
+    entry.web.replaceChildren();
+    frame.pages.forEach(function (page) {
+      entry.web.appendChild(element("li", "web-read", "Read " + page.title + " (" + page.url + ")"));
+    });
+    frame.unusable.forEach(function (link) {
+      entry.web.appendChild(element("li", "web-unusable", "Could not use " + link.url + ": " + link.message));
+    });
+  }
+
+  function renderUsage(entry, frame) {
+    if (!frame.usage) return;
+    const parts = [frame.usage.total_tokens + " tokens"];
+    if (frame.time_to_first_token_ms != null) parts.push("first token after " + Math.round(frame.time_to_first_token_ms) + " ms");
+    entry.usage.textContent = parts.join(" · ");
+  }
+
+  function setStreaming(id) {
+    streamingId = id;
+    stopButton.hidden = !id;
+    sendButton.disabled = Boolean(id);
+  }
+
+  // --- frames ----------------------------------------------------------------------------------------------------
+
+  const handlers = {
+    history: function (frame) {
+      list.replaceChildren();
+      messages.clear();
+      setStreaming(null);
+      frame.messages.forEach(function (message) {
+        const entry = messageNode(message);
+        renderBody(entry);
+        setStatus(entry, message.status);
+        renderSources(entry, message.sources);
+        if (message.error) entry.error.textContent = message.error;
+        if (message.role === "assistant" && (message.status === "streaming" || message.status === "pending")) {
+          setStreaming(message.id);
+        }
+      });
+      keepScrolled();
+    },
+    started: function (frame) {
+      const user = messageNode(frame.user_message);
+      renderBody(user);
+      const answer = messageNode(frame.message);
+      setStatus(answer, "pending");
+      renderBody(answer);
+      setStreaming(frame.message.id);
+      keepScrolled();
+    },
+    delta: function (frame) {
+      const entry = messages.get(frame.message_id);
+      if (!entry) return;
+      const content = entry.message.content || "";
+      if (frame.offset <= content.length) {
+        // Already have the beginning of this piece (after a reconnect): keep only what is new.
+        entry.message.content = content + frame.text.slice(content.length - frame.offset);
+      } else {
+        entry.message.content = content + frame.text; // a gap: "done" brings the full text
+      }
+      setStatus(entry, "streaming");
+      scheduleRender(entry);
+    },
+    web: function (frame) {
+      const entry = messages.get(frame.message_id);
+      if (entry) renderWeb(entry, frame);
+    },
+    sources: function (frame) {
+      const entry = messages.get(frame.message_id);
+      if (entry) renderSources(entry, frame.sources);
+    },
+    done: function (frame) {
+      const entry = messages.get(frame.message_id);
+      if (entry) {
+        entry.message.content = frame.content;
+        setStatus(entry, frame.status);
+        renderBody(entry);
+        renderUsage(entry, frame);
+        if (frame.error) entry.error.textContent = frame.error;
+      }
+      if (streamingId === frame.message_id) setStreaming(null);
+      refreshUsage();
+      keepScrolled();
+    },
+    error: function (frame) {
+      const entry = frame.message_id && messages.get(frame.message_id);
+      if (entry) {
+        entry.error.textContent = frame.message;
+      } else {
+        composerError.textContent = frame.message;
+      }
+    },
+    title: function (frame) {
+      if (frame.conversation_id !== conversationId) return;
+      $("#conversation-title").textContent = frame.title;
+      const link = document.querySelector('#conversation-list a[data-id="' + conversationId + '"]');
+      if (link) link.textContent = frame.title;
+    },
+  };
+
+  function connect() {
+    socket = window.App.reconnectingSocket("/ws/chat/" + conversationId + "/", {
+      message: function (frame) { if (handlers[frame.type]) handlers[frame.type](frame); },
+      state: function (state) {
+        status.textContent = state === "connected" ? "" : "Connection lost; reconnecting… (your answer keeps going)";
+        status.hidden = state === "connected";
+      },
+      closed: function (code) {
+        status.hidden = false;
+        status.textContent = code === 4401 ? "You are signed out. Sign in again to continue."
+          : code === 4404 ? "This conversation no longer exists." : "This conversation is not available to you.";
+        sendButton.disabled = true;
+      },
+    });
+  }
+
+  // --- actions ---------------------------------------------------------------------------------------------------
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    composerError.textContent = "";
+    const content = prompt.value;
+    if (!content.trim()) {
+      composerError.textContent = "Write a message first.";
+      prompt.focus();
+      return;
+    }
+    const model = $("#model-picker");
+    if (!socket.send({ type: "send", content: content, model: model ? model.value : undefined })) {
+      composerError.textContent = "Not connected yet; try again in a moment.";
+      return;
+    }
+    prompt.value = "";
+  });
+
+  prompt.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  stopButton.addEventListener("click", function () { socket.send({ type: "stop" }); });
+
+  async function patchConversation(changes) {
+    try {
+      return await window.App.api("PATCH", "/api/v1/conversations/" + conversationId + "/", changes);
+    } catch (error) {
+      composerError.textContent = error.message;
+      return null;
+    }
+  }
+
+  const modelPicker = $("#model-picker");
+  if (modelPicker) modelPicker.addEventListener("change", function () { patchConversation({ model: modelPicker.value }); });
+  const documentsMode = $("#documents-mode");
+  if (documentsMode) documentsMode.addEventListener("change", function () {
+    patchConversation({ documents_mode: documentsMode.value });
+  });
+
+  // Rename in place: the title becomes a text field; Enter saves, Escape cancels.
+  $("#rename").addEventListener("click", function () {
+    const heading = $("#conversation-title");
+    if (heading.querySelector("input")) return;
+    const previous = heading.textContent.trim();
+    const field = document.createElement("input");
+    field.type = "text";
+    field.value = previous;
+    field.maxLength = 200;
+    field.className = "title-field";
+    field.setAttribute("aria-label", "Conversation title");
+    heading.replaceChildren(field);
+    field.focus();
+    field.select();
+    let finished = false;
+    async function finish(save) {
+      if (finished) return;
+      finished = true;
+      const title = field.value.trim();
+      heading.textContent = previous;
+      if (save && title && title !== previous) {
+        const updated = await patchConversation({ title: title });
+        if (updated) handlers.title({ conversation_id: conversationId, title: updated.title || "New conversation" });
+      }
+      $("#rename").focus();
+    }
+    field.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); finish(true); }
+      if (event.key === "Escape") { event.preventDefault(); finish(false); }
+    });
+    field.addEventListener("blur", function () { finish(true); });
+  });
+
+  $("#delete").addEventListener("click", async function () {
+    if (!window.confirm("Delete this conversation and all its messages?")) return;
+    try {
+      await window.App.api("DELETE", "/api/v1/conversations/" + conversationId + "/");
+      window.location.href = "/chat/";
+    } catch (error) {
+      composerError.textContent = error.message;
+    }
+  });
+
+  async function refreshUsage() {
+    const meter = $("#usage-meter");
+    if (!meter) return;
+    try {
+      const usage = await window.App.api("GET", "/api/v1/usage");
+      const used = usage.today.total_tokens;
+      const budget = Number(meter.dataset.budget) || 0;
+      meter.querySelector("progress").max = budget || 1;
+      meter.querySelector("progress").value = Math.min(used, budget || used);
+      meter.querySelector(".usage-text").textContent = used.toLocaleString() + " of " + budget.toLocaleString() + " tokens today";
+    } catch (error) {
+      meter.querySelector(".usage-text").textContent = "Usage unavailable";
+    }
+  }
+
+  connect();
+  refreshUsage();
+  prompt.focus();
+}());

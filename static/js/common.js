@@ -1,0 +1,112 @@
+// Shared browser helpers: JSON API calls with CSRF, and a websocket that reconnects by itself.
+(function (global) {
+  "use strict";
+
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  class ApiError extends Error {
+    constructor(message, status, code) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  async function api(method, url, body) {
+    const options = { method: method, credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() } };
+    if (body instanceof FormData) {
+      options.body = body;
+    } else if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(url, options);
+    } catch (error) {
+      throw new ApiError("The server could not be reached. Check your connection and try again.", 0, "offline");
+    }
+    if (response.status === 204) return null;
+    const data = await response.json().catch(function () { return {}; });
+    if (!response.ok) {
+      const error = data.error || {};
+      throw new ApiError(error.message || "Something went wrong (" + response.status + ").", response.status, error.code);
+    }
+    return data;
+  }
+
+  // A websocket that reconnects with backoff. handlers: open(), message(data), state(text), closed(code).
+  function reconnectingSocket(path, handlers) {
+    let socket = null;
+    let delay = 500;
+    let stopped = false;
+    let timer = null;
+
+    function connect() {
+      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + location.host + path);
+      socket.addEventListener("open", function () {
+        delay = 500;
+        if (handlers.state) handlers.state("connected");
+        if (handlers.open) handlers.open();
+      });
+      socket.addEventListener("message", function (event) {
+        handlers.message(JSON.parse(event.data));
+      });
+      socket.addEventListener("close", function (event) {
+        if (stopped) return;
+        // 4401/4403/4404: not signed in, not allowed, gone: retrying would not help.
+        if (event.code >= 4400 && event.code < 4500) {
+          if (handlers.closed) handlers.closed(event.code);
+          return;
+        }
+        if (handlers.state) handlers.state("reconnecting");
+        timer = setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 10000);
+      });
+    }
+
+    connect();
+    return {
+      send: function (data) {
+        if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+        socket.send(JSON.stringify(data));
+        return true;
+      },
+      close: function () {
+        stopped = true;
+        clearTimeout(timer);
+        if (socket) socket.close();
+      },
+    };
+  }
+
+  // Copies text and says so on the button for a moment.
+  function copyText(text, button) {
+    const label = button.textContent;
+    navigator.clipboard.writeText(text).then(
+      function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = label; }, 1500); },
+      function () { button.textContent = "Copy failed: select the text and copy it"; }
+    );
+  }
+
+  // Page-wide behaviours declared in the markup, so templates need no script of their own:
+  // <button data-copy-target="id"> copies that field's value; <form data-confirm="question"> asks before submitting.
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("button[data-copy-target]");
+    if (!button) return;
+    const target = document.getElementById(button.dataset.copyTarget);
+    if (target) copyText(target.value || target.textContent, button);
+  });
+  document.addEventListener("submit", function (event) {
+    const question = event.target.dataset && event.target.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  global.App = {
+    api: api, ApiError: ApiError, reconnectingSocket: reconnectingSocket, csrfToken: csrfToken, copyText: copyText,
+  };
+}(window));

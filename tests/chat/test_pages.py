@@ -1,0 +1,86 @@
+"""The chat pages as HTML: who sees what, and the headers every browser page carries."""
+
+import pytest
+
+from accounts.models import Role, RolePolicy
+from chat.models import Conversation
+from chat.services import conversation_create
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def member(client, fake_llm):
+    user = make_user()
+    client.force_login(user)
+    return user
+
+
+def test_the_landing_page_sends_signed_in_users_to_their_chat(client, member):
+    assert client.get("/").url == "/chat/"
+    client.logout()
+    assert b"Sign up" in client.get("/").content
+
+
+def test_chat_home_opens_the_latest_conversation_or_offers_a_first_one(client, member):
+    response = client.get("/chat/")
+    assert response.status_code == 200
+    assert b"Start a conversation" in response.content
+    conversation = conversation_create(owner=member)
+    assert client.get("/chat/").url == f"/chat/{conversation.pk}/"
+
+
+def test_a_conversation_page_lists_only_the_owners_conversations_and_allowed_models(client, member, settings):
+    mine = conversation_create(owner=member)
+    conversation_create(owner=make_user(), model="fake-cite")
+    page = client.get(f"/chat/{mine.pk}/")
+    assert page.status_code == 200
+    assert [c.pk for c in page.context["conversations"]] == [mine.pk]
+    assert page.context["models"] == [m["name"] for m in settings.LLM_MODELS]
+    assert f'data-conversation-id="{mine.pk}"'.encode() in page.content
+
+
+def test_a_role_sees_only_the_models_it_may_use(client, member):
+    RolePolicy.objects.filter(role=Role.MEMBER).update(allowed_models=["fake-echo"])
+    page = client.get("/chat/")
+    assert page.context["models"] == ["fake-echo"]
+
+
+def test_someone_elses_conversation_is_not_found(client, member):
+    other = conversation_create(owner=make_user())
+    assert client.get(f"/chat/{other.pk}/").status_code == 404
+    assert client.get("/chat/not-a-uuid/").status_code == 404
+
+
+def test_new_chat_creates_a_conversation_and_opens_it(client, member):
+    response = client.post("/chat/new/")
+    conversation = Conversation.objects.get(owner=member)
+    assert response.url == f"/chat/{conversation.pk}/"
+    assert client.get("/chat/new/").status_code == 405
+
+
+def test_a_viewer_chats_but_is_not_offered_api_keys(client, fake_llm):
+    client.force_login(make_user(Role.VIEWER))
+    assert client.post("/chat/new/").status_code == 302
+    page = client.get("/chat/", follow=True)
+    assert b'href="/accounts/keys/"' not in page.content
+    assert b'href="/documents/"' in page.content
+
+
+def test_pages_need_a_sign_in(client):
+    assert client.get("/chat/").url.startswith("/accounts/login/")
+
+
+def test_every_browser_page_carries_a_strict_content_security_policy(client, member):
+    for path in ("/chat/", "/documents/", "/accounts/keys/", "/accounts/login/"):
+        csp = client.get(path).headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp, path
+        assert "'unsafe-inline'" not in csp, path
+        assert "frame-ancestors 'none'" in csp
+    docs_csp = client.get("/api/v1/docs/").headers["Content-Security-Policy"]
+    assert "script-src 'self';" in docs_csp, "the API docs relax styles only"
+
+
+def test_the_favicon_has_a_well_known_address(client):
+    assert client.get("/favicon.ico").url == "/static/favicon.svg"

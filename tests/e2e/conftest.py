@@ -1,0 +1,134 @@
+"""End-to-end fixtures: Debian's Chromium driven by Playwright against the real app under Daphne.
+
+Every page a test opens records browser console errors, uncaught exceptions, failed requests and CSP violations;
+the test fails on any of them at teardown. Screenshots of each step land in ``test-artifacts/e2e/<test>/``.
+"""
+
+import os
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "e2e"
+# Flags asked for by the deployment: headless, no sandbox (CI runs as root), no GPU, and no traffic of the
+# browser's own (updates, sync, safe-browsing lists): the app is the only thing it talks to.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+# Reports CSP violations to the console even if the browser would only count them.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error("CSP violation: " + event.violatedDirective + " blocked " + event.blockedURI);
+});
+"""
+
+
+def in_orm_thread(function):
+    """Run ORM code off this thread: Playwright's sync API keeps an event loop running here while it is open."""
+
+    def run():
+        try:
+            return function()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()
+
+
+def chromium_executable() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium")
+    if not path:
+        pytest.fail("Debian's chromium is not installed: run `sudo apt-get install chromium` (scripts/setup.sh does).")
+    return path
+
+
+@dataclass
+class BrowserProblems:
+    """What went wrong in the browser while a test ran; must stay empty."""
+
+    items: list[str] = field(default_factory=list)
+
+    def watch(self, page) -> None:
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.items.append(f"uncaught: {error}"))
+        page.on("requestfailed", self._request_failed)
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self.items.append(f"console: {message.text} ({message.location.get('url')})")
+
+    def _request_failed(self, request) -> None:
+        # A websocket or upload cut short by a navigation is normal browsing, not an application error.
+        if request.failure not in ("net::ERR_ABORTED",):
+            self.items.append(f"request failed: {request.method} {request.url} {request.failure}")
+
+
+@pytest.fixture
+def browser():
+    """A fresh headless Chromium per test: Playwright's sync API keeps an event loop running while it is started,
+    which Django's ORM (rightly) refuses to share a thread with, so it must not outlive the test."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium_executable(), headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def browser_problems():
+    problems = BrowserProblems()
+    yield problems
+    assert problems.items == [], "the browser reported problems:\n" + "\n".join(problems.items)
+
+
+@pytest.fixture
+def open_page(browser, browser_problems, request):
+    """``open_page(base_url, viewport)`` → a watched page in its own context (own cookies)."""
+    contexts = []
+
+    def open_page(base_url: str, viewport: dict = DESKTOP):
+        context = browser.new_context(base_url=base_url, viewport=viewport)
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        browser_problems.watch(page)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def screenshot(request):
+    """``screenshot(page, "step name")`` saves ``test-artifacts/e2e/<test>/<nn>-<step>.png``: what the user sees
+    (the viewport; a full-page capture would misplace the chat's sticky composer)."""
+    folder = ARTIFACTS / re.sub(r"[^\w-]+", "_", request.node.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    count = 0
+
+    def take(page, step: str, *, full_page: bool = False) -> Path:
+        nonlocal count
+        count += 1
+        path = folder / f"{count:02d}-{re.sub(r'[^a-z0-9]+', '-', step.lower()).strip('-')}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    return take
