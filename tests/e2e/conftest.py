@@ -77,6 +77,20 @@ class BrowserProblems:
             self.items.append(f"request failed: {request.method} {request.url} {request.failure}")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the test item, so fixtures can tell at teardown whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def artifact_folder(request) -> Path:
+    folder = ARTIFACTS / re.sub(r"[^\w-]+", "_", request.node.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture
 def browser():
     """A fresh headless Chromium per test: Playwright's sync API keeps an event loop running while it is started,
@@ -111,7 +125,11 @@ def open_page(browser, browser_problems, request):
         return page
 
     yield open_page
-    for context in contexts:
+    call_report = getattr(request.node, "report_call", None)
+    for number, context in enumerate(contexts, start=1):
+        if call_report is not None and call_report.failed:  # what the page showed when the test gave up
+            for page in context.pages:
+                page.screenshot(path=str(artifact_folder(request) / f"failure-{number}.png"))
         context.close()
 
 
@@ -119,9 +137,8 @@ def open_page(browser, browser_problems, request):
 def screenshot(request):
     """``screenshot(page, "step name")`` saves ``test-artifacts/e2e/<test>/<nn>-<step>.png``: what the user sees
     (the viewport; a full-page capture would misplace the chat's sticky composer)."""
-    folder = ARTIFACTS / re.sub(r"[^\w-]+", "_", request.node.name)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    shutil.rmtree(artifact_folder(request))
+    folder = artifact_folder(request)
     count = 0
 
     def take(page, step: str, *, full_page: bool = False) -> Path:

@@ -206,8 +206,9 @@ def test_conversations_are_renamed_searched_and_deleted_from_the_page(fake_app, 
     sign_in_by_keyboard(page, "organiser")
 
     def new_chat_with(text: str) -> None:
+        previous_url = page.url  # already a /chat/<id>/ page after the first chat: wait for the new one
         page.get_by_role("button", name="New chat").first.click()
-        page.wait_for_url("**/chat/*/")
+        page.wait_for_url(lambda url: url != previous_url and "/chat/" in url and url.endswith("/"))
         page.get_by_role("textbox", name="Message").fill(text)
         page.keyboard.press("Enter")
         page.wait_for_selector('.message-assistant[data-status="complete"]')
