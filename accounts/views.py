@@ -11,12 +11,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
 from accounts.forms import ApiKeyCreateForm, SignupForm, ThrottledAuthenticationForm
+from accounts.http import client_ip
 from accounts.permissions import access_api_key, can_manage_api_keys, capabilities_of
 from accounts.policies import policy_for
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 class SignInView(auth_views.LoginView):

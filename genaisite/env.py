@@ -62,6 +62,13 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return number
 
 
+def env_choice(name: str, choices: list[str], default: str) -> str:
+    value = (env_str(name) or default).strip().lower()
+    if value not in choices:
+        raise EnvError(name, f"expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = env_str(name)
     if value is None:

