@@ -8,16 +8,19 @@ from django.http import HttpRequest
 
 from accounts import services
 from accounts.admin_access import RoleGatedReadOnly
-from accounts.models import ApiKey, AuditEvent, PolicyOverride, RolePolicy, User
-from accounts.permissions import can_manage_policies, can_manage_users, can_read_audit_log, can_suspend_users
+from accounts.http import client_ip
+from accounts.models import MODERATION_ACTIONS, ApiKey, AuditEvent, PolicyOverride, RolePolicy, User
+from accounts.permissions import (
+    can_manage_policies,
+    can_manage_users,
+    can_moderate,
+    can_read_audit_log,
+    can_suspend_users,
+)
 from accounts.policies import OVERRIDABLE
 
 admin.site.site_header = "genaisite administration"
 admin.site.site_title = "genaisite admin"
-
-
-def _ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 def _snapshot(obj, names: tuple[str, ...]) -> dict:
@@ -100,14 +103,14 @@ class UserAdmin(DjangoUserAdmin):
         if change and "role" in form.changed_data:
             obj.role = User.objects.get(pk=obj.pk).role  # the service compares, changes and audits
         super().save_model(request, obj, form, change)
-        services.user_role_change(actor=request.user, user=obj, role=new_role, ip=_ip(request))
+        services.user_role_change(actor=request.user, user=obj, role=new_role, ip=client_ip(request))
 
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
         if formset.model is not PolicyOverride:
             return super().save_formset(request, form, formset, change)
         for override in formset.save(commit=False):
             before = _snapshot(PolicyOverride.objects.filter(pk=override.pk).first() or PolicyOverride(), POLICY_FIELDS)
-            services.policy_override_save(actor=request.user, override=override, before=before, ip=_ip(request))
+            services.policy_override_save(actor=request.user, override=override, before=before, ip=client_ip(request))
         for override in formset.deleted_objects:
             override.delete()
         return None
@@ -117,7 +120,9 @@ class UserAdmin(DjangoUserAdmin):
         suspended = 0
         for user in queryset:
             try:
-                services.user_suspend(actor=request.user, user=user, reason="Suspended from the admin", ip=_ip(request))
+                services.user_suspend(
+                    actor=request.user, user=user, reason="Suspended from the admin", ip=client_ip(request)
+                )
                 suspended += 1
             except ValidationError as exc:
                 self.message_user(request, f"{user.username}: {exc.messages[0]}", messages.ERROR)
@@ -126,7 +131,7 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Reinstate selected users")
     def unsuspend_users(self, request: HttpRequest, queryset: QuerySet) -> None:
         for user in queryset:
-            services.user_unsuspend(actor=request.user, user=user, ip=_ip(request))
+            services.user_unsuspend(actor=request.user, user=user, ip=client_ip(request))
         self.message_user(request, f"{queryset.count()} user(s) reinstated.", messages.SUCCESS)
 
 
@@ -153,7 +158,7 @@ class RolePolicyAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: RolePolicy, form, change: bool) -> None:
         before = _snapshot(RolePolicy.objects.get(pk=obj.pk), POLICY_FIELDS)
-        services.role_policy_save(actor=request.user, policy=obj, before=before, ip=_ip(request))
+        services.role_policy_save(actor=request.user, policy=obj, before=before, ip=client_ip(request))
 
 
 @admin.register(ApiKey)
@@ -174,7 +179,7 @@ class ApiKeyAdmin(RoleGatedReadOnly, admin.ModelAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet) -> None:
         for api_key in queryset.select_related("user"):
-            services.api_key_revoke(api_key=api_key, actor=request.user, ip=_ip(request))
+            services.api_key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request))
         self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
 
 
@@ -187,4 +192,11 @@ class AuditEventAdmin(RoleGatedReadOnly, admin.ModelAdmin):
     fields = ("created_at", "actor_label", "action", "target_label", "details", "ip_address")
     readonly_fields = fields
 
-    view_if = staticmethod(can_read_audit_log)
+    view_if = staticmethod(lambda user: can_read_audit_log(user) or can_moderate(user))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        """Admins read the whole log; moderators read the moderation actions, theirs and their peers'."""
+        events = super().get_queryset(request)
+        if can_read_audit_log(request.user):
+            return events
+        return events.filter(action__in=MODERATION_ACTIONS)

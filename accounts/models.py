@@ -123,6 +123,15 @@ class AuditAction(models.TextChoices):
     FLAG_DISMISSED = "flag_dismissed", "Flag dismissed"
 
 
+# What moderators may read in the audit log: the actions of their own trade.
+MODERATION_ACTIONS = (
+    AuditAction.USER_SUSPENDED,
+    AuditAction.USER_UNSUSPENDED,
+    AuditAction.MESSAGE_HIDDEN,
+    AuditAction.FLAG_DISMISSED,
+)
+
+
 class AuditEvent(models.Model):
     """An append-only record of a security-relevant action (a database trigger refuses updates and deletes).
 

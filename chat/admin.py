@@ -1,8 +1,24 @@
-from django.contrib import admin
+import re
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from accounts.admin_access import RoleGatedReadOnly
-from accounts.permissions import can_manage_users
-from chat.models import Conversation, DailyUsage, Message
+from accounts.errors import ServiceError
+from accounts.http import client_ip
+from accounts.permissions import can_manage_policies, can_manage_users, can_moderate, can_suspend_users
+from chat import moderation, safety
+from chat.models import (
+    BlockedTopic,
+    Conversation,
+    DailyUsage,
+    GuardrailEvent,
+    Message,
+    MessageRating,
+    ModerationFlag,
+    TokenQuota,
+)
 
 
 class AdminsOnly(RoleGatedReadOnly):
@@ -36,3 +52,132 @@ class DailyUsageAdmin(AdminsOnly, admin.ModelAdmin):
     search_fields = ("user__username",)
     list_select_related = ("user",)
     date_hierarchy = "day"
+
+
+class ModeratorsView(RoleGatedReadOnly):
+    view_if = staticmethod(can_moderate)
+
+
+def _act(modeladmin, request, flags, action, done: str) -> None:
+    """Run a moderation service on each selected flag; report successes and refusals on the page."""
+    count = 0
+    for flag in flags.select_related("message", "author"):
+        try:
+            action(flag=flag, actor=request.user, ip=client_ip(request))
+        except (ServiceError, ValidationError, PermissionDenied) as exc:
+            message = exc.message if isinstance(exc, ServiceError) else "; ".join(getattr(exc, "messages", [str(exc)]))
+            modeladmin.message_user(request, f"Flag {flag.pk}: {message}", messages.ERROR)
+        else:
+            count += 1
+    if count:
+        modeladmin.message_user(request, f"{done}: {count} flag{'s' if count != 1 else ''}.", messages.SUCCESS)
+
+
+@admin.register(ModerationFlag)
+class ModerationFlagAdmin(ModeratorsView, admin.ModelAdmin):
+    list_display = ("created_at", "status", "source", "reason", "author", "reporter", "message_state")
+    list_filter = ("status", "source", "created_at")
+    search_fields = ("reason", "excerpt", "author__username", "reporter__username")
+    list_select_related = ("author", "reporter", "message")
+    readonly_fields = (
+        "created_at", "source", "status", "reason", "excerpt", "message_text", "author", "reporter",
+        "guardrail_event", "resolved_by", "resolved_at", "resolution",
+    )  # fmt: skip
+    fields = readonly_fields
+    actions = ["dismiss", "hide_message", "suspend_author"]
+    ordering = ("status", "-created_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("message__conversation")
+
+    def has_moderate_permission(self, request) -> bool:
+        return can_moderate(request.user)
+
+    def has_suspend_permission(self, request) -> bool:
+        return can_suspend_users(request.user)
+
+    @admin.display(description="message")
+    def message_state(self, flag: ModerationFlag) -> str:
+        if flag.message is None:
+            return "deleted"
+        return "hidden" if flag.message.hidden_at else f"{flag.message.role}, shown"
+
+    @admin.display(description="full message")
+    def message_text(self, flag: ModerationFlag) -> str:
+        return flag.message.content if flag.message else "(deleted with its conversation)"
+
+    @admin.action(description="Dismiss: nothing to act on", permissions=["moderate"])
+    def dismiss(self, request, queryset) -> None:
+        _act(self, request, queryset, moderation.flag_dismiss, "Dismissed")
+
+    @admin.action(description="Hide the flagged message", permissions=["moderate"])
+    def hide_message(self, request, queryset) -> None:
+        _act(self, request, queryset, moderation.message_hide, "Message hidden")
+
+    @admin.action(description="Suspend the author", permissions=["suspend"])
+    def suspend_author(self, request, queryset) -> None:
+        _act(self, request, queryset, moderation.author_suspend, "Author suspended")
+
+
+@admin.register(GuardrailEvent)
+class GuardrailEventAdmin(ModeratorsView, admin.ModelAdmin):
+    list_display = ("created_at", "stage", "guardrail", "category", "action", "user", "reason")
+    list_filter = ("stage", "guardrail", "action", "created_at")
+    search_fields = ("reason", "category", "user__username")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+
+
+@admin.register(MessageRating)
+class MessageRatingAdmin(ModeratorsView, admin.ModelAdmin):
+    list_display = ("created_at", "value", "user", "reason")
+    list_filter = ("value", "created_at")
+    search_fields = ("user__username", "reason")
+    list_select_related = ("user",)
+
+
+@admin.register(TokenQuota)
+class TokenQuotaAdmin(AdminsOnly, admin.ModelAdmin):
+    list_display = ("day", "user", "used", "reserved")
+    list_filter = ("day",)
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+    date_hierarchy = "day"
+
+
+class BlockedTopicForm(forms.ModelForm):
+    class Meta:
+        model = BlockedTopic
+        fields = ("name", "enabled", "patterns", "message")
+
+    def clean_patterns(self) -> str:
+        patterns = self.cleaned_data["patterns"]
+        for line in patterns.splitlines():
+            if line.strip().startswith("re:"):
+                try:
+                    re.compile(line.strip()[3:].strip())
+                except re.error as exc:
+                    raise forms.ValidationError(f"{line.strip()!r} is not a valid regular expression: {exc}.") from exc
+        return patterns
+
+
+@admin.register(BlockedTopic)
+class BlockedTopicAdmin(admin.ModelAdmin):
+    """Admins keep the list; every web process picks up a change within a few seconds."""
+
+    form = BlockedTopicForm
+    list_display = ("name", "enabled", "updated_at")
+    list_filter = ("enabled",)
+    search_fields = ("name", "patterns")
+
+    def has_module_permission(self, request) -> bool:
+        return can_manage_policies(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return can_manage_policies(request.user)
+
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        safety.forget_blocked_topics()

@@ -10,11 +10,15 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
+from accounts import ratelimits
 from accounts.consumers import UserSocketMixin
+from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import ApiKey, ApiKeyScope
 from accounts.permissions import NotFound, can_chat
+from accounts.policies import policy_for
 from chat import generation, selectors, services
 from chat.models import Message
 from chat.serializers import conversation_data, message_data
@@ -36,17 +40,22 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
             await self.close(code=FORBIDDEN)
             return
         try:
-            self.conversation = await database_sync_to_async(selectors.access_conversation)(
-                user, self.scope["url_route"]["kwargs"]["conversation_id"]
-            )
+            self.conversation, per_minute = await self._open(user)
         except NotFound:
             await self.close(code=NOT_FOUND)
             return
+        # Frames of any kind: a burst is fine, a flood gets error frames (and sends count on the user's limits).
+        self.frames = ratelimits.TokenBucket(settings.RATE_LIMIT_SOCKET_BURST, per_minute / 60)
         self.group = generation.conversation_group(self.conversation.pk)
         # Join before reading history, so nothing published in between is missed (offsets resolve overlaps).
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json(await self._history())
+
+    @database_sync_to_async
+    def _open(self, user):
+        conversation = selectors.access_conversation(user, self.scope["url_route"]["kwargs"]["conversation_id"])
+        return conversation, policy_for(user).requests_per_minute
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
@@ -56,7 +65,8 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
     @database_sync_to_async
     def _history_rows(self) -> list[dict]:
         messages = list(selectors.message_list(conversation=self.conversation))[-HISTORY_LIMIT:]
-        return [message_data(message) for message in messages]
+        ratings = selectors.ratings_by_message(user=self.scope["user"], conversation=self.conversation)
+        return [message_data(message) | {"rating": ratings.get(message.pk)} for message in messages]
 
     async def _history(self) -> dict:
         messages = await self._history_rows()
@@ -70,6 +80,10 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
         return {"type": "history", "conversation": conversation_data(self.conversation), "messages": messages}
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if wait := self.frames.take():
+            retry_after = max(1, round(wait))
+            await self.send_error("rate_limited", f"Too many messages; wait {retry_after} s.", retry_after)
+            return
         try:
             content = json.loads(text_data or "")
         except json.JSONDecodeError:
@@ -84,6 +98,10 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
         kind = content.get("type")
         try:
             if kind == "send":
+                api_key = self.scope.get("api_key")
+                await in_db_thread(ratelimits.enforce)(
+                    self.scope["user"], api_key.pk if api_key else None, model_request=True
+                )
                 await services.reply_start(
                     user=self.scope["user"],
                     conversation=self.conversation,
@@ -95,10 +113,13 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
             else:
                 await self.send_error("unknown_type", 'Unknown frame type; send {"type": "send"} or "stop".')
         except ServiceError as exc:
-            await self.send_error(exc.code, exc.message)
+            await self.send_error(exc.code, exc.message, exc.retry_after)
 
-    async def send_error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message})
+    async def send_error(self, code: str, message: str, retry_after: int | None = None) -> None:
+        frame = {"type": "error", "code": code, "message": message}
+        if retry_after is not None:
+            frame["retry_after"] = retry_after
+        await self.send_json(frame)
 
     async def chat_event(self, message: dict) -> None:
         await self.send_json(message["event"])

@@ -19,7 +19,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.db import in_db_thread
-from chat import grounding, llm
+from chat import grounding, guardrails, llm, quotas
 from chat.models import Message
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,10 @@ class GenerationRequest:
     needs_title: bool = False
     # Retrieval to run before the model is called (in the cancellable part, so "stop" works during it too).
     ground: Callable[[], Awaitable[grounding.Grounding | None]] | None = None
+    # The tokens held against the user's quota, settled when the answer is saved.
+    hold: quotas.Hold | None = None
+    # Filters what the model writes before anyone sees it (PII redaction, canary); None lets it through as is.
+    guard: guardrails.OutputGuard | None = None
 
 
 @dataclass
@@ -64,6 +68,7 @@ class Outcome:
     usage: llm.Usage | None = None
     time_to_first_token_ms: float | None = None
     duration_ms: float = 0.0
+    withheld: str = ""  # text the output guard kept from the user (where a cut answer began to leak)
 
 
 class Generation:
@@ -158,7 +163,7 @@ async def _run(generation: Generation) -> None:
         await asyncio.wait([generation._stream_task])
         outcome = recorder.outcome(cancelled=generation._stream_task.cancelled())
         generation.outcome = outcome
-        if outcome.error:
+        if outcome.status == Message.Status.FAILED:
             await generation.publish(
                 {
                     "type": "error",
@@ -219,21 +224,36 @@ class _Recorder:
         self.usage: llm.Usage | None = None
         self.finish_reason = ""
         self.grounding: grounding.Grounding | None = None
+        self.pieces = 0  # as the model sent them, before the guard: a fallback count of completion tokens
+        self.cut = False
 
     async def stream(self) -> None:
         request = self.generation.request
         message_id = str(request.message_id)
+        guard = request.guard
         try:
             prompt = await self._grounded_prompt()
             chunks = llm.stream_chat(request.model, prompt, max_tokens=request.max_tokens, **request.extra)
-            async for chunk in chunks:
-                if chunk.text:
-                    await self._relay(message_id, chunk.text)
-                if chunk.usage is not None:
-                    self.usage = chunk.usage
-                    self.finish_reason = chunk.finish_reason or ""
+            try:
+                async for chunk in chunks:
+                    if chunk.text:
+                        self.pieces += 1
+                        shown = guard.feed(chunk.text) if guard else chunk.text
+                        if shown:
+                            await self._relay(message_id, shown)
+                    if chunk.usage is not None:
+                        self.usage = chunk.usage
+                        self.finish_reason = chunk.finish_reason or ""
+            finally:
+                await chunks.aclose()  # a cut answer leaves the upstream mid-stream: hang up on it now
+            if guard and (rest := guard.finish()):
+                await self._relay(message_id, rest)
         except llm.LLMError as exc:
             self.error = exc
+            if rest := self._held_back():  # the words the guard still held are part of the partial answer
+                await self._relay(message_id, rest)
+        except guardrails.CanaryLeak:
+            self.cut = True
 
     async def _grounded_prompt(self) -> list[dict]:
         request = self.generation.request
@@ -283,13 +303,24 @@ class _Recorder:
         if self.flushing is not None:
             await asyncio.wait([self.flushing])
 
+    def _held_back(self) -> str:
+        """What the guard still holds when the stream ends early (stop, failure): part of the answer, shown now."""
+        guard = self.generation.request.guard
+        if guard is None or self.cut:
+            return ""
+        try:
+            return guard.finish()
+        except guardrails.CanaryLeak:
+            self.cut = True
+            return ""
+
     def outcome(self, *, cancelled: bool) -> Outcome:
         generation = self.generation
-        text = generation.text
+        text = generation.text + self._held_back()
         usage = self.usage
         if usage is None:  # stopped or failed before the backend reported usage
             prompt = llm.estimate_prompt_tokens(generation.request.prompt)
-            usage = llm.Usage(prompt, len(generation.parts), estimated=True)
+            usage = llm.Usage(prompt, self.pieces, estimated=True)
         ttft = (self.first_token_at - self.started) * 1000 if self.first_token_at else None
         result = Outcome(
             status=Message.Status.COMPLETE,
@@ -299,7 +330,12 @@ class _Recorder:
             time_to_first_token_ms=ttft,
             duration_ms=(time.monotonic() - self.started) * 1000,
         )
-        if cancelled:
+        if self.cut:
+            result.status, result.finish_reason = Message.Status.STOPPED, "content_filter"
+            result.error_code = "output_blocked"
+            result.error = "The answer was cut here: it began to reveal the assistant's confidential instructions."
+            result.withheld = generation.request.guard.withheld()
+        elif cancelled:
             result.status, result.finish_reason = Message.Status.STOPPED, "stopped"
         elif self.error is not None:
             result.status, result.error, result.error_code = Message.Status.FAILED, self.error.message, self.error.code

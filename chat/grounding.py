@@ -13,7 +13,7 @@ import numpy as np
 from django.conf import settings
 
 from accounts.models import User
-from chat import llm, prompts
+from chat import guardrails, llm, prompts
 from chat.models import Conversation
 from documents import embeddings, retrieval, web, webpages
 from documents.models import Document
@@ -55,8 +55,9 @@ class Grounding:
 
 
 def _fence(text: str) -> str:
-    # Retrieved text must not be able to close its own fence and speak outside it.
-    return re.sub(r"</?\s*source", "‹source", text, flags=re.IGNORECASE)
+    # Retrieved text is data: no invisible characters to smuggle instructions in, and no way to close its own fence
+    # and speak outside it.
+    return re.sub(r"</?\s*source", "‹source", guardrails.as_data(text), flags=re.IGNORECASE)
 
 
 @dataclass(frozen=True)

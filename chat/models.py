@@ -65,6 +65,12 @@ class Message(models.Model):
     finish_reason = models.CharField(max_length=20, blank=True)
     error = models.TextField(blank=True)
     sources = models.JSONField(default=list, blank=True)
+    # Tokens held against the author's daily quota while this answer is written; 0 once settled. An answer whose
+    # process died keeps its hold until the reaper closes it and gives the tokens back.
+    reserved_tokens = models.PositiveIntegerField(default=0, db_default=0)
+    # Set by a moderator: the text stays for the record but is no longer shown or sent to the model.
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    hidden_reason = models.CharField(max_length=300, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -101,3 +107,128 @@ class DailyUsage(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+class TokenQuota(models.Model):
+    """One user's tokens on one UTC day: spent, and held by answers still being written. Checked and changed in
+    single SQL statements (chat.quotas), so concurrent requests can never spend past the budget together."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_quotas")
+    day = models.DateField()
+    used = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="quota_one_row_per_user_day")]
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.day}: {self.used} used, {self.reserved} reserved"
+
+
+class GuardrailEvent(models.Model):
+    """A guardrail decision: what was checked, what it found, what was done, and why."""
+
+    class Stage(models.TextChoices):
+        INPUT = "input", "Prompt"
+        OUTPUT = "output", "Answer"
+
+    class Action(models.TextChoices):
+        BLOCKED = "blocked", "Refused before the model"
+        REDACTED = "redacted", "Redacted"
+        CUT = "cut", "Answer cut"
+        FLAGGED = "flagged", "Let through, flagged"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    stage = models.CharField(max_length=10, choices=Stage.choices)
+    guardrail = models.CharField(max_length=30)  # size, injection, blocked_topic, pii, canary
+    category = models.CharField(max_length=60, blank=True)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    reason = models.CharField(max_length=300)
+    excerpt = models.TextField(blank=True, help_text="The text concerned, shortened and with PII redacted.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_stage_display()} {self.guardrail}: {self.get_action_display()}"
+
+
+class ModerationFlag(models.Model):
+    """An item in the moderators' queue: a prompt or answer a guardrail stopped, or an answer a user reported."""
+
+    class Source(models.TextChoices):
+        GUARDRAIL = "guardrail", "Guardrail"
+        REPORT = "report", "User report"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DISMISSED = "dismissed", "Dismissed"
+        ACTIONED = "actioned", "Actioned"
+
+    source = models.CharField(max_length=10, choices=Source.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    reason = models.CharField(max_length=300)
+    excerpt = models.TextField(blank=True)
+    # Kept when the conversation is deleted: the flag and its excerpt remain for the moderators.
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="flags")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    guardrail_event = models.ForeignKey(GuardrailEvent, null=True, blank=True, on_delete=models.SET_NULL)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()}: {self.reason}"
+
+
+class MessageRating(models.Model):
+    """A user's thumbs up or down on an answer; a thumbs down with a reason also reports it to the moderators."""
+
+    UP, DOWN = 1, -1
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="ratings")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    value = models.SmallIntegerField(choices=[(UP, "Thumbs up"), (DOWN, "Thumbs down")])
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "user"], name="rating_one_per_user_message")]
+
+    def __str__(self) -> str:
+        return f"{self.get_value_display()} by {self.user} on {self.message_id}"
+
+
+class BlockedTopic(models.Model):
+    """A topic prompts may not raise. Admins list phrases (one per line, matched as whole words, any case) or
+    regular expressions (lines starting with ``re:``)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    patterns = models.TextField(help_text="One phrase per line; a line starting with 're:' is a regular expression.")
+    message = models.CharField(
+        max_length=300, blank=True, help_text="What the user is told; a generic refusal when empty."
+    )
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -13,13 +13,14 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import ratelimits
 from accounts.authentication import InvalidApiKey, api_key_authenticate, bearer_token
 from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import ApiKeyScope, User
 from accounts.permissions import can_chat
 from accounts.policies import policy_for
-from chat import llm, services
+from chat import llm, quotas, safety, services
 from chat.generation import Generation
 from chat.models import Conversation
 
@@ -49,7 +50,8 @@ def service_error(exc: ServiceError) -> JsonResponse:
 
 
 def _authenticate(authorization: str | None, scope: str | None, model: str | None = None) -> User:
-    """The key's user, and (with ``model``) the check that they may chat with it: one database round trip."""
+    """The key's user, counted against its rate limits, and (with ``model``) the check that they may chat with it:
+    one database round trip."""
     token = bearer_token(authorization)
     if token is None:
         raise ServiceError("missing_api_key", "Send your API key as 'Authorization: Bearer <key>'.", status=401)
@@ -59,12 +61,34 @@ def _authenticate(authorization: str | None, scope: str | None, model: str | Non
         raise ServiceError("invalid_api_key", str(exc), status=401) from None
     if scope is not None and scope not in api_key.scopes:
         raise ServiceError("insufficient_scope", f"This API key lacks the '{scope}' scope.", status=403)
+    ratelimits.enforce(api_key.user, api_key.pk, model_request=model is not None)
     if model is not None:
         services.check_can_chat(api_key.user, llm.model_config(model))
     return api_key.user
 
 
 authenticate = in_db_thread(_authenticate)
+
+
+def _admit(authorization: str | None, body: dict) -> tuple[User, list[dict], quotas.Hold]:
+    """Everything a completion needs before the model is called, in one trip to a database thread: the key and its
+    user, the prompt's shape and size, the guardrails' screening, and the quota hold."""
+    model = body["model"]
+    user = _authenticate(authorization, ApiKeyScope.CHAT, model)
+    try:
+        messages = parse_messages(body.get("messages"))
+    except ServiceError as exc:
+        if exc.code == "prompt_too_long":
+            safety.refuse_oversize(user=user, error=exc, text=str(body.get("messages"))[:2000])
+        raise
+    safety.screen_prompt(user=user, texts=[m["content"] for m in messages if m["role"] == "user"])
+    config = llm.model_config(model)
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens")) or config.max_output_tokens
+    hold = quotas.reserve_for(user, config, messages, max_tokens, grounded=False)
+    return user, messages, hold
+
+
+admit = in_db_thread(_admit)
 
 
 def _text(content: object, position: int) -> str:
@@ -122,13 +146,12 @@ def parse_body(request: HttpRequest) -> dict:
 async def chat_completions(request: HttpRequest):
     try:
         body = parse_body(request)
-        messages = parse_messages(body.get("messages"))
-        user = await authenticate(request.headers.get("Authorization"), ApiKeyScope.CHAT, body["model"])
+        user, messages, hold = await admit(request.headers.get("Authorization"), body)
         reply = await services.exchange_start(
             user=user,
             model=body["model"],
             messages=messages,
-            max_tokens=body.get("max_completion_tokens", body.get("max_tokens")),
+            hold=hold,
             extra={name: body[name] for name in PASSED_THROUGH if body.get(name) is not None},
             source=Conversation.Source.OPENAI,
         )
@@ -161,7 +184,7 @@ def _usage(generation: Generation) -> dict:
 
 def _completion(generation: Generation, completion_id: str, model: str) -> JsonResponse:
     outcome = generation.outcome
-    if outcome.error:
+    if outcome.status == "failed":
         return openai_error(502, outcome.error, kind="api_error", code=outcome.error_code)
     return JsonResponse(
         {

@@ -1,14 +1,15 @@
 """Reads for chat."""
 
 import uuid
-from datetime import timedelta
 
 from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import access_owned
-from chat.models import Conversation, DailyUsage, Message
+from accounts.policies import policy_for
+from chat import quotas
+from chat.models import Conversation, DailyUsage, Message, MessageRating
 
 
 def access_conversation(user: User, conversation_id: uuid.UUID | str) -> Conversation:
@@ -30,8 +31,15 @@ def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return conversation.messages.order_by("created_at")
 
 
+def ratings_by_message(*, user: User, conversation: Conversation) -> dict:
+    """``user``'s ratings in the conversation: message id → "up" or "down"."""
+    rows = MessageRating.objects.filter(user=user, message__conversation=conversation)
+    rows = rows.values_list("message_id", "value")
+    return {message_id: "up" if value == MessageRating.UP else "down" for message_id, value in rows}
+
+
 def usage_summary(*, user: User) -> dict:
-    """Tokens today and this month (UTC), by model."""
+    """Tokens today and this month (UTC), by model, and what is left of today's budget."""
     today = timezone.now().date()
     month_start = today.replace(day=1)
 
@@ -51,12 +59,13 @@ def usage_summary(*, user: User) -> dict:
         return {"total_tokens": sum(m["total_tokens"] for m in models.values()), "by_model": models}
 
     ledger = DailyUsage.objects.filter(user=user)
+    quota = quotas.today(user.pk, policy_for(user).daily_token_budget)
     return {
         "today": {"date": today.isoformat(), **by_model(ledger.filter(day=today))},
         "month": {"since": month_start.isoformat(), **by_model(ledger.filter(day__gte=month_start))},
-        "resets_at": (
-            timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-        ).isoformat(),
+        # The daily token budget: what is spent, what answers being written hold, and what is left.
+        "quota": quota,
+        "resets_at": quota["resets_at"],
     }
 
 
@@ -65,8 +74,9 @@ def conversation_markdown(*, conversation: Conversation) -> str:
     for message in message_list(conversation=conversation):
         heading = {"user": "You", "assistant": "Assistant", "system": "System"}[message.role]
         suffix = "" if message.status == Message.Status.COMPLETE else f" ({message.status})"
-        lines += [f"## {heading}{suffix}", "", message.content or "_(no text)_", ""]
-        for number, source in enumerate(message.sources or [], start=1):
+        text = "_(hidden by a moderator)_" if message.hidden_at else message.content or "_(no text)_"
+        lines += [f"## {heading}{suffix}", "", text, ""]
+        for number, source in enumerate([] if message.hidden_at else message.sources or [], start=1):
             lines.append(f"[{number}] {source.get('title') or source.get('url') or 'source'}")
         if message.sources:
             lines.append("")

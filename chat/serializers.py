@@ -14,11 +14,17 @@ def _iso(value) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
+HIDDEN_TEXT = "This message was hidden by a moderator."
+
+
 def message_data(message: Message) -> dict:
+    hidden = message.hidden_at is not None
     return {
         "id": str(message.pk),
         "role": message.role,
-        "content": message.content,
+        # A hidden message keeps its text in the database for the record, but no client gets it any more.
+        "content": "" if hidden else message.content,
+        "hidden": hidden,
         "status": message.status,
         "model": message.model,
         "prompt_tokens": message.prompt_tokens,
@@ -27,8 +33,8 @@ def message_data(message: Message) -> dict:
         "time_to_first_token_ms": message.time_to_first_token_ms,
         "duration_ms": message.duration_ms,
         "finish_reason": message.finish_reason,
-        "error": message.error,
-        "sources": message.sources,
+        "error": HIDDEN_TEXT if hidden else message.error,
+        "sources": [] if hidden else message.sources,
         "created_at": _iso(message.created_at),
     }
 
@@ -53,6 +59,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "id",
             "role",
             "content",
+            "hidden",
             "status",
             "model",
             "prompt_tokens",
@@ -66,6 +73,8 @@ class MessageSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    hidden = serializers.BooleanField(read_only=True, help_text="Hidden by a moderator: content and sources withheld.")
 
     def to_representation(self, instance: Message) -> dict:
         return message_data(instance)

@@ -14,7 +14,7 @@ from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import User
 from accounts.permissions import can_chat, can_fetch_web, can_use_model
-from chat import generation, grounding, llm, prompts, store
+from chat import generation, grounding, guardrails, llm, prompts, quotas, safety, store
 from chat.models import Conversation, Message
 from chat.serializers import message_data
 from documents import webpages
@@ -120,30 +120,58 @@ class OpenedTurn:
     turns: list[dict]
     scope: grounding.DocumentScope | None
     web_allowed: bool
+    hold: quotas.Hold
 
 
-@transaction.atomic
 def _open_turn(
-    *, user: User, config: llm.ModelConfig, conversation: Conversation, ids: tuple[uuid.UUID, uuid.UUID], content: str
+    *,
+    user: User,
+    config: llm.ModelConfig,
+    conversation: Conversation,
+    ids: tuple[uuid.UUID, uuid.UUID],
+    content: str,
+    system: dict,
+    max_tokens: int,
 ) -> OpenedTurn:
+    """Screen the prompt, then (atomically) record the turn and hold the answer's tokens against the quota."""
     check_can_chat(user, config)
-    conversation_id = conversation.pk
+    safety.screen_prompt(user=user, texts=[content])  # outside the transaction: a refusal stays recorded
     user_message_id, answer_id = ids
+    with transaction.atomic():
+        try:
+            opened = store.turn_open(
+                conversation_id=conversation.pk,
+                user_message_id=user_message_id,
+                answer_id=answer_id,
+                content=content,
+                model=config.name,
+                busy_since=timezone.now() - STALE_AFTER,
+            )
+        except LookupError:
+            raise ServiceError("not_found", "This conversation no longer exists.", status=404) from None
+        if opened is None:
+            raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
+        title, turns = opened
+        scope = grounding.document_scope(conversation, user)
+        grounded = scope is not None or bool(webpages.urls_in(content))
+        hold = quotas.reserve_for(user, config, [system, *turns], max_tokens, grounded=grounded)  # or 429: rolled back
+        store.answer_hold(message_id=answer_id, tokens=hold.tokens)
+    return OpenedTurn(title, turns, scope, can_fetch_web(user), hold)
+
+
+async def _validated(user: User, content: object) -> str:
     try:
-        opened = store.turn_open(
-            conversation_id=conversation_id,
-            user_message_id=user_message_id,
-            answer_id=answer_id,
-            content=content,
-            model=config.name,
-            busy_since=timezone.now() - STALE_AFTER,
-        )
-    except LookupError:
-        raise ServiceError("not_found", "This conversation no longer exists.", status=404) from None
-    if opened is None:
-        raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
-    title, turns = opened
-    return OpenedTurn(title, turns, grounding.document_scope(conversation, user), can_fetch_web(user))
+        return validate_content(content)
+    except ServiceError as exc:
+        if exc.code == "message_too_long":  # a size refusal is a guardrail decision: recorded like the others
+            await in_db_thread(safety.refuse_oversize)(user=user, error=exc, text=str(content))
+        raise
+
+
+def output_guard(canary: str | None) -> guardrails.OutputGuard | None:
+    if not settings.GUARDRAIL_REDACT_PII and canary is None:
+        return None
+    return guardrails.OutputGuard(canary=canary, redact_pii=settings.GUARDRAIL_REDACT_PII)
 
 
 @dataclass
@@ -163,12 +191,22 @@ async def reply_start(
     subscribe: bool = False,
 ) -> Reply:
     """Record the user's message and start the answer. Returns at once; the answer streams in its own task."""
-    text = validate_content(content)
+    text = await _validated(user, content)
     config = llm.model_config(model or conversation.model)
     if generation.running_in(conversation.pk) is not None:  # the common case, answered without the database
         raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
     ids = (uuid.uuid4(), uuid.uuid4())
-    opened = await in_db_thread(_open_turn)(user=user, config=config, conversation=conversation, ids=ids, content=text)
+    canary = guardrails.new_canary()
+    system = {"role": "system", "content": prompts.system_prompt(canary)}
+    opened = await in_db_thread(_open_turn)(
+        user=user,
+        config=config,
+        conversation=conversation,
+        ids=ids,
+        content=text,
+        system=system,
+        max_tokens=max_tokens or config.max_output_tokens,
+    )
     title, turns, urls = opened.title, opened.turns, webpages.urls_in(text)
     now = timezone.now()
     turn = Turn(
@@ -181,7 +219,7 @@ async def reply_start(
             model=config.name,
             created_at=now,
         ),
-        prompt=[{"role": "system", "content": prompts.system_prompt()}, *turns],
+        prompt=[system, *turns],
     )
     running = generation.start(
         generation.GenerationRequest(
@@ -190,7 +228,9 @@ async def reply_start(
             user_id=user.pk,
             model=config,
             prompt=turn.prompt,
-            max_tokens=max_tokens or config.max_output_tokens,
+            max_tokens=opened.hold.max_tokens,
+            hold=opened.hold,
+            guard=output_guard(canary),
             needs_title=not title and conversation.source == Conversation.Source.CHAT,
             ground=_grounder(user, config, turns, opened.scope, urls, opened.web_allowed)
             if opened.scope is not None or urls
@@ -242,12 +282,13 @@ def started_event(turn: Turn) -> dict:
 
 
 async def exchange_start(
-    *, user: User, model: str, messages: list[dict], max_tokens: int | None, extra: dict, source: str
+    *, user: User, model: str, messages: list[dict], hold: quotas.Hold, extra: dict, source: str
 ) -> Reply:
     """An OpenAI-style request: the caller sends the whole prompt; it is recorded as a new conversation.
 
-    The caller has already checked that ``user`` may use ``model`` (in the same database round trip that
-    authenticated it). The rows are written while the model is already working on the answer.
+    The caller has already checked that ``user`` may use ``model``, screened the prompt and reserved ``hold``
+    (in the same database round trip that authenticated it). The rows are written while the model is already
+    working on the answer. The caller's own prompt is sent unchanged: no system prompt (or canary) of ours.
     """
     config = llm.model_config(model)
     conversation_id, answer_id = uuid.uuid4(), uuid.uuid4()
@@ -259,6 +300,7 @@ async def exchange_start(
             model=config.name,
             source=source,
             messages=messages,
+            reserved_tokens=hold.tokens,
         )
     )
     running = generation.start(
@@ -268,7 +310,9 @@ async def exchange_start(
             user_id=user.pk,
             model=config,
             prompt=messages,
-            max_tokens=min(max_tokens or config.max_output_tokens, config.max_output_tokens),
+            max_tokens=hold.max_tokens,
+            hold=hold,
+            guard=output_guard(None),
             extra=extra,
             persisted=persisted,
         )
@@ -297,6 +341,7 @@ def _finish(request: generation.GenerationRequest, outcome: generation.Outcome) 
         user_id=request.user_id,
         model=request.model.name,
         sources=request.sources,
+        hold=request.hold,
         outcome={
             "content": outcome.content,
             "status": outcome.status,
@@ -311,6 +356,14 @@ def _finish(request: generation.GenerationRequest, outcome: generation.Outcome) 
             "duration_ms": outcome.duration_ms,
         },
     )
+    if request.guard is not None:
+        safety.record_answer(
+            user_id=request.user_id,
+            message_id=request.message_id,
+            content=outcome.withheld or outcome.content,
+            redactions=request.guard.redactions,
+            leaked=request.guard.leaked,
+        )
     if request.needs_title and outcome.status == Message.Status.COMPLETE:
         from chat.tasks import conversation_title_generate
 
@@ -326,11 +379,13 @@ def title_set(*, conversation_id: uuid.UUID, title: str) -> bool:
     return bool(Conversation.objects.filter(pk=conversation_id, title="").update(title=title))
 
 
+@transaction.atomic
 def interrupted_messages_reap() -> int:
     """Close answers whose generation died with its process: keep the text, mark them failed with the reason."""
     stale = Message.objects.filter(
         status__in=[Message.Status.PENDING, Message.Status.STREAMING], updated_at__lt=timezone.now() - STALE_AFTER
     )
+    quotas.release_interrupted(list(stale.values_list("pk", flat=True)))
     return stale.update(
         status=Message.Status.FAILED,
         error="The answer was interrupted (the server restarted).",

@@ -13,16 +13,20 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.utils import timezone
 
+from chat.quotas import Hold
+
 OPEN_STATUSES = ("pending", "streaming")
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, model, usage_estimated, finish_reason, error, sources, "
-    "created_at, updated_at"
+    "reserved_tokens, created_at, updated_at"
 )
 
 
-def _message_row(message_id, conversation_id, role: str, content: str, status: str, model: str, at: datetime):
-    return [message_id, conversation_id, role, content, status, model, False, "", "", "[]", at, at]
+def _message_row(
+    message_id, conversation_id, role: str, content: str, status: str, model: str, at: datetime, reserved: int = 0
+):
+    return [message_id, conversation_id, role, content, status, model, False, "", "", "[]", reserved, at, at]
 
 
 def _insert_messages(cursor, *, before: str, before_params: list, rows: list[list]) -> None:
@@ -34,7 +38,14 @@ def _insert_messages(cursor, *, before: str, before_params: list, rows: list[lis
 
 
 def exchange_insert(
-    *, conversation_id: uuid.UUID, answer_id: uuid.UUID, owner_id: int, model: str, source: str, messages: list[dict]
+    *,
+    conversation_id: uuid.UUID,
+    answer_id: uuid.UUID,
+    owner_id: int,
+    model: str,
+    source: str,
+    messages: list[dict],
+    reserved_tokens: int = 0,
 ) -> None:
     """A new conversation with its messages and a pending answer, in one statement."""
     now = timezone.now()
@@ -48,7 +59,14 @@ def exchange_insert(
     ]
     rows.append(
         _message_row(
-            answer_id, conversation_id, "assistant", "", "pending", model, now + timedelta(microseconds=len(rows))
+            answer_id,
+            conversation_id,
+            "assistant",
+            "",
+            "pending",
+            model,
+            now + timedelta(microseconds=len(rows)),
+            reserved_tokens,
         )
     )
     with connection.cursor() as cursor:
@@ -72,6 +90,7 @@ def turn_open(
     content: str,
     model: str,
     busy_since: datetime,
+    reserved_tokens: int = 0,
 ) -> tuple[str, list[dict]] | None:
     """Lock the conversation, refuse if an answer is open, add the user's message and a pending answer.
 
@@ -92,7 +111,8 @@ def turn_open(
         if busy:
             return None
         cursor.execute(
-            "SELECT role, content FROM chat_message WHERE conversation_id = %s AND content <> ''"
+            # Hidden messages (by a moderator) are no longer part of what the model is told.
+            "SELECT role, content FROM chat_message WHERE conversation_id = %s AND content <> '' AND hidden_at IS NULL"
             " AND (role = 'user' OR (role = 'assistant' AND status IN ('complete', 'stopped'))) ORDER BY created_at",
             [conversation_id],
         )
@@ -101,7 +121,14 @@ def turn_open(
         rows = [
             _message_row(user_message_id, conversation_id, "user", content, "complete", "", now),
             _message_row(
-                answer_id, conversation_id, "assistant", "", "pending", model, now + timedelta(microseconds=1)
+                answer_id,
+                conversation_id,
+                "assistant",
+                "",
+                "pending",
+                model,
+                now + timedelta(microseconds=1),
+                reserved_tokens,
             ),
         ]
         _insert_messages(
@@ -111,6 +138,12 @@ def turn_open(
             rows=rows,
         )
     return title, [*history, {"role": "user", "content": content}]
+
+
+def answer_hold(*, message_id: uuid.UUID, tokens: int) -> None:
+    """Note on the answer the tokens held for it, so a hold whose process dies can be given back."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE chat_message SET reserved_tokens = %s WHERE id = %s", [tokens, message_id])
 
 
 def answer_flush(*, message_id: uuid.UUID, content: str) -> None:
@@ -130,17 +163,24 @@ def answer_save(
     model: str,
     outcome: dict,
     sources: list[dict],
+    hold: Hold | None = None,
 ) -> None:
-    """The answer's final state, the conversation's timestamp and the usage ledger: one statement, atomically."""
+    """The answer's final state, the conversation's timestamp, the quota settled (the hold swapped for the tokens
+    used) and the usage ledger: one statement, atomically."""
     now = timezone.now()
     usage = outcome["usage"]
+    spent = usage["prompt_tokens"] + usage["completion_tokens"]
+    held, hold_day = (hold.tokens, hold.day) if hold else (0, now.date())
     with connection.cursor() as cursor:
         cursor.execute(
             "WITH answer AS ("
             "  UPDATE chat_message SET content = %s, status = %s, error = %s, finish_reason = %s,"
             "   prompt_tokens = %s, completion_tokens = %s, usage_estimated = %s, time_to_first_token_ms = %s,"
-            "   duration_ms = %s, sources = %s::jsonb, updated_at = %s WHERE id = %s),"
-            " conversation AS (UPDATE chat_conversation SET updated_at = %s WHERE id = %s)"
+            "   duration_ms = %s, sources = %s::jsonb, reserved_tokens = 0, updated_at = %s WHERE id = %s),"
+            " conversation AS (UPDATE chat_conversation SET updated_at = %s WHERE id = %s),"
+            " quota AS (INSERT INTO chat_tokenquota (user_id, day, used, reserved) VALUES (%s, %s, %s, 0)"
+            "  ON CONFLICT (user_id, day) DO UPDATE SET used = chat_tokenquota.used + EXCLUDED.used,"
+            "   reserved = GREATEST(chat_tokenquota.reserved - %s, 0))"
             " INSERT INTO chat_dailyusage (user_id, day, model, prompt_tokens, completion_tokens, requests)"
             " VALUES (%s, %s, %s, %s, %s, 1)"
             " ON CONFLICT (user_id, day, model) DO UPDATE SET"
@@ -162,6 +202,10 @@ def answer_save(
                 message_id,
                 now,
                 conversation_id,
+                user_id,
+                hold_day,
+                spent,
+                held,
                 user_id,
                 now.date(),
                 model,

@@ -49,11 +49,9 @@ def chat_new(request: HttpRequest) -> HttpResponse:
 
 
 def _context(request: HttpRequest, conversation: Conversation | None) -> dict:
-    policy = policy_for(request.user)
     return {
         "conversation": conversation,
         "conversations": selectors.conversation_list(user=request.user, archived=False)[:SIDEBAR_SIZE],
         "models": _allowed_models(request),
         "documents_modes": Conversation.DocumentsMode.choices,
-        "daily_budget": policy.daily_token_budget,
     }

@@ -180,6 +180,17 @@ def _fresh_role_policies():
     forget_role_policies()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counters live in the cache; one test's requests must not count against the next test's."""
+    from django.core.cache import cache
+
+    from chat.safety import forget_blocked_topics
+
+    cache.clear()
+    forget_blocked_topics()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_media_root():
     import shutil

@@ -10,7 +10,9 @@ A real HTTP server (asyncio streams) speaking just enough of the OpenAI API: ``G
 - ``fake-stall``: sends two tokens, then goes silent;
 - ``fake-malformed``: sends two tokens, then a line that is not JSON;
 - ``fake-cite``: answers "The answer is in the first source [1]." (for citation tests);
-- ``fake-hostile``: answers with markup a hostile page could smuggle into a model's output (``HOSTILE_ANSWER``).
+- ``fake-hostile``: answers with markup a hostile page could smuggle into a model's output (``HOSTILE_ANSWER``);
+- ``fake-pii``: answers with personal data (``PII_ANSWER``), in 3-character pieces;
+- ``fake-leak``: a jailbroken model: repeats its system prompt word for word, then chats on.
 
 Run standalone with ``python -m tests.fake_llm --port 9100 --rate 50`` (tokens per second per stream).
 """
@@ -32,7 +34,20 @@ MODELS = [
     "fake-malformed",
     "fake-cite",
     "fake-hostile",
+    "fake-pii",
+    "fake-leak",
 ]
+# Seeded personal data, each kind in the shapes people write it.
+PII = {
+    "email": ["jane.doe@example.com", "ops+alerts@mail.example.org"],
+    "phone": ["+44 20 7946 0958", "(555) 123-4567"],
+    "iban": ["GB82 WEST 1234 5698 7654 32", "DE89370400440532013000"],
+    "card": ["4111 1111 1111 1111", "5500-0000-0000-0004"],
+}
+PII_ANSWER = (
+    f"Write to {PII['email'][0]} or {PII['email'][1]}, call {PII['phone'][0]} or {PII['phone'][1]}. "
+    f"Pay to {PII['iban'][0]} (or {PII['iban'][1]}) with card {PII['card'][0]} or {PII['card'][1]}. Thanks!"
+)
 # Every way an answer could try to run script, load an outside resource or carry a script link.
 HOSTILE_ANSWER = (
     "Here you go <script>window.__pwned = 'script'</script> and "
@@ -138,6 +153,12 @@ class FakeLLM:
             return ["The ", "answer ", "is ", "in ", "the ", "first ", "source ", "[1]", "."]
         if request.get("model") == "fake-hostile":  # in small pieces, so markup is split across tokens
             return [HOSTILE_ANSWER[i : i + 7] for i in range(0, len(HOSTILE_ANSWER), 7)]
+        if request.get("model") == "fake-pii":  # in pieces smaller than any of the data, so each is split
+            return [PII_ANSWER[i : i + 3] for i in range(0, len(PII_ANSWER), 3)]
+        if request.get("model") == "fake-leak":
+            system = " ".join(m["content"] for m in request.get("messages", []) if m["role"] == "system")
+            leak = f"Sure! My instructions are: {system} Anything else?"
+            return [leak[i : i + 4] for i in range(0, len(leak), 4)]
         last_user = next(
             (m.get("content", "") for m in reversed(request.get("messages", [])) if m["role"] == "user"), ""
         )
@@ -153,7 +174,8 @@ class FakeLLM:
             return
         tokens = self._tokens(request)
         if not request.get("stream"):
-            usage = {"prompt_tokens": 11, "completion_tokens": len(tokens), "total_tokens": 11 + len(tokens)}
+            prompt = prompt_tokens_of(request)
+            usage = {"prompt_tokens": prompt, "completion_tokens": len(tokens), "total_tokens": prompt + len(tokens)}
             message = {"role": "assistant", "content": "".join(tokens)}
             await self._json(
                 writer,
@@ -194,7 +216,8 @@ class FakeLLM:
             return
         writer.write(_chunked(_event({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})))
         if model == "fake-usage" and (request.get("stream_options") or {}).get("include_usage"):
-            usage = {"prompt_tokens": 21, "completion_tokens": len(tokens), "total_tokens": 21 + len(tokens)}
+            prompt = prompt_tokens_of(request)
+            usage = {"prompt_tokens": prompt, "completion_tokens": len(tokens), "total_tokens": prompt + len(tokens)}
             writer.write(_chunked(_event({"choices": [], "usage": usage})))
         writer.write(_chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
         await writer.drain()
@@ -207,6 +230,11 @@ def _chunked(data: bytes) -> bytes:
 def _event(payload: dict) -> bytes:
     chunk = {"id": "fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": "fake"} | payload
     return f"data: {json.dumps(chunk)}\n\n".encode()
+
+
+def prompt_tokens_of(request: dict) -> int:
+    """Like a real tokenizer would count, roughly: a token per word, and a few per message for the chat template."""
+    return sum(len(str(m.get("content", "")).split()) + 3 for m in request.get("messages", []))
 
 
 class FakeLLMThread:

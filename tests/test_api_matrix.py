@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, Role
 from chat import services as chat_services
+from chat.models import Message
 from documents.models import Document
 from tests.factories import key_client, make_key, make_user, session_client
 
@@ -47,9 +48,11 @@ def _a_document_of(user) -> str:
 def _objects_of(user) -> dict:
     # A viewer cannot create keys or upload, but may hold both from before a demotion: create them as a member.
     role, user.role = user.role, Role.MEMBER
+    conversation = chat_services.conversation_create(owner=user)
     objects = {
         "key": _a_key_of(user),
-        "conversation": chat_services.conversation_create(owner=user).pk,
+        "conversation": conversation.pk,
+        "answer": Message.objects.create(conversation=conversation, role="assistant", content="an answer").pk,
         "document": _a_document_of(user),
     }
     user.role = role
@@ -168,6 +171,17 @@ CASES = [
         for which, ok in (("own", 201), ("foreign", 404))
     ],
     Case("api/v1/usage", "get", lambda w: "/api/v1/usage", everyone(200)),
+    *[
+        Case(
+            "api/v1/messages/<uuid:message_id>/rating",
+            "put",
+            lambda w, which=which: f"/api/v1/messages/{getattr(w, which)['answer']}/rating",
+            everyone(ok),
+            {"rating": "down", "reason": "matrix"},
+            which,
+        )
+        for which, ok in (("own", 200), ("foreign", 404))
+    ],
     # The OpenAI-compatible API takes API keys only; a viewer has none that work.
     Case("v1/models", "get", lambda w: "/v1/models", everyone(200, viewer=401), auth="key", transactional=True),
     # Documents: everyone reads what is theirs or shared; viewers cannot upload. Owners manage their own documents.

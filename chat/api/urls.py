@@ -15,5 +15,6 @@ urlpatterns = [
         views.MessageListCreateView.as_view(),
         name="api-conversation-messages",
     ),
+    path("messages/<uuid:message_id>/rating", views.MessageRatingView.as_view(), name="api-message-rating"),
     path("usage", views.UsageView.as_view(), name="api-usage"),
 ]

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import ApiKeyScope
-from chat import generation, selectors, services
+from chat import generation, moderation, selectors, services
 from chat.models import Conversation, Message
 from chat.serializers import ConversationSerializer, MessageSerializer
 
@@ -127,6 +127,7 @@ class ConversationExportView(APIView):
 
 class MessageListCreateView(AsyncAPIView):
     required_scopes = READ_CHAT | {"POST": ApiKeyScope.CHAT}
+    model_request_methods = {"POST"}  # counts on the role's requests_per_minute (accounts.ratelimits)
 
     class MessageCreateInput(serializers.Serializer):
         content = serializers.CharField(trim_whitespace=False, allow_blank=True)
@@ -191,3 +192,28 @@ class UsageView(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Your token usage today and this month, by model")
     def get(self, request: Request) -> Response:
         return Response(selectors.usage_summary(user=request.user))
+
+
+class MessageRatingView(APIView):
+    """Thumbs up or down on an answer in your conversation; a thumbs down with a reason reports it to moderators."""
+
+    required_scopes = {"PUT": ApiKeyScope.CHAT}
+
+    class RatingInput(serializers.Serializer):
+        rating = serializers.ChoiceField(choices=["up", "down"], allow_null=True, help_text="null takes it back")
+        reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+    class RatingOutput(serializers.Serializer):
+        message_id = serializers.UUIDField()
+        rating = serializers.ChoiceField(choices=["up", "down"], allow_null=True)
+        reported = serializers.BooleanField(help_text="A thumbs down with a reason: sent to the moderators")
+
+    @extend_schema(request=RatingInput, responses=RatingOutput, summary="Rate an answer")
+    def put(self, request: Request, message_id: str) -> Response:
+        data = self.RatingInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = moderation.access_answer(request.user, message_id)
+        rating, reason = data.validated_data["rating"], data.validated_data["reason"]
+        moderation.rating_set(user=request.user, message=message, rating=rating, reason=reason)
+        reported = rating == "down" and bool(reason.strip())
+        return Response({"message_id": str(message.pk), "rating": rating, "reported": reported})

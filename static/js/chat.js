@@ -16,6 +16,7 @@
   const messages = new Map();
   let streamingId = null;
   let socket = null;
+  let lastSent = "";
 
   // --- rendering -------------------------------------------------------------------------------------------------
 
@@ -44,10 +45,11 @@
     const error = element("p", "message-error");
     error.setAttribute("role", "alert");
     const usage = element("p", "message-usage");
-    [web, sources, error, usage].forEach(function (node) { item.appendChild(node); });
+    const rating = element("div", "message-rating");
+    [web, sources, error, usage, rating].forEach(function (node) { item.appendChild(node); });
     list.appendChild(item);
     entry = { message: message, item: item, body: body, state: state, web: web, sources: sources, error: error,
-              usage: usage, pending: false };
+              usage: usage, rating: rating, pending: false };
     messages.set(message.id, entry);
     return entry;
   }
@@ -82,6 +84,18 @@
     entry.message.status = value;
     entry.state.textContent = STATES[value] || "";
     entry.item.dataset.status = value;
+    const finished = value === "complete" || value === "stopped";
+    if (finished && entry.message.role === "assistant" && !entry.message.hidden) {
+      window.Ratings.attach(entry.rating, entry.message.id, entry.message.rating);
+    }
+  }
+
+  function hide(entry) {
+    entry.message.hidden = true;
+    entry.message.content = "";
+    entry.item.dataset.hidden = "true";
+    entry.body.replaceChildren(element("p", "hidden-note", "This message was hidden by a moderator."));
+    [entry.sources, entry.web, entry.rating, entry.error].forEach(function (node) { node.replaceChildren(); });
   }
 
   function renderSources(entry, sources) {
@@ -136,6 +150,7 @@
         renderBody(entry);
         setStatus(entry, message.status);
         renderSources(entry, message.sources);
+        if (message.hidden) { hide(entry); return; }
         if (message.error) entry.error.textContent = message.error;
         if (message.role === "assistant" && (message.status === "streaming" || message.status === "pending")) {
           setStreaming(message.id);
@@ -144,6 +159,7 @@
       keepScrolled();
     },
     started: function (frame) {
+      lastSent = "";
       const user = messageNode(frame.user_message);
       renderBody(user);
       const answer = messageNode(frame.message);
@@ -190,9 +206,17 @@
       const entry = frame.message_id && messages.get(frame.message_id);
       if (entry) {
         entry.error.textContent = frame.message;
-      } else {
-        composerError.textContent = frame.message;
+        return;
       }
+      composerError.textContent = frame.message;
+      // The message was refused before it was recorded (too long, too many, over budget, blocked):
+      // give its text back so nothing typed is lost.
+      if (lastSent && !prompt.value) prompt.value = lastSent;
+      lastSent = "";
+    },
+    hidden: function (frame) {
+      const entry = messages.get(frame.message_id);
+      if (entry) hide(entry);
     },
     title: function (frame) {
       if (frame.conversation_id !== conversationId) return;
@@ -234,6 +258,7 @@
       composerError.textContent = "Not connected yet; try again in a moment.";
       return;
     }
+    lastSent = content;
     prompt.value = "";
   });
 
@@ -309,12 +334,13 @@
     const meter = $("#usage-meter");
     if (!meter) return;
     try {
-      const usage = await window.App.api("GET", "/api/v1/usage");
-      const used = usage.today.total_tokens;
-      const budget = Number(meter.dataset.budget) || 0;
-      meter.querySelector("progress").max = budget || 1;
-      meter.querySelector("progress").value = Math.min(used, budget || used);
-      meter.querySelector(".usage-text").textContent = used.toLocaleString() + " of " + budget.toLocaleString() + " tokens today";
+      const quota = (await window.App.api("GET", "/api/v1/usage")).quota;
+      // The bar shows what is left, like the words beside it: it empties as the day's budget is spent.
+      meter.querySelector("progress").max = quota.daily_budget || 1;
+      meter.querySelector("progress").value = Math.max(0, quota.remaining);
+      meter.querySelector(".usage-text").textContent = quota.remaining.toLocaleString() + " of " +
+        quota.daily_budget.toLocaleString() + " tokens left today";
+      meter.classList.toggle("usage-low", quota.remaining < quota.daily_budget * 0.1);
     } catch (error) {
       meter.querySelector(".usage-text").textContent = "Usage unavailable";
     }

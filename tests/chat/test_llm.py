@@ -5,6 +5,7 @@ import time
 import pytest
 
 from chat import llm
+from tests.fake_llm import prompt_tokens_of
 
 
 async def collect(model_name: str, content: str = "tag", max_tokens: int = 8) -> tuple[list[llm.Chunk], float]:
@@ -28,7 +29,8 @@ async def test_it_streams_text_and_counts_tokens_itself_when_the_backend_reports
 
 async def test_it_uses_the_usage_the_backend_reports(fake_llm):
     chunks, _ = await collect("fake-usage", max_tokens=4)
-    assert chunks[-1].usage == llm.Usage(prompt_tokens=21, completion_tokens=4, estimated=False)
+    reported = prompt_tokens_of(fake_llm.requests[-1])  # what the fake upstream counts and reports
+    assert chunks[-1].usage == llm.Usage(prompt_tokens=reported, completion_tokens=4, estimated=False)
     assert fake_llm.requests[-1]["stream_options"] == {"include_usage": True}
 
 

@@ -1,0 +1,210 @@
+"""Token quotas and rate limits, enforced at every entry point: /v1, the REST API, the websocket and pages."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from channels.db import database_sync_to_async as db
+from django.db.models import Sum
+
+from accounts import ratelimits
+from accounts.models import PolicyOverride
+from chat import quotas, services
+from chat.models import DailyUsage, Message, TokenQuota
+from tests.chat.test_websocket import conversation_for, open_socket
+from tests.conftest import wait_until
+from tests.factories import key_client, make_key, make_user, session_client
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def limit_user(user, **limits) -> None:
+    PolicyOverride.objects.update_or_create(user=user, defaults=limits)
+
+
+def completion(client: httpx.Client, key: str, model: str = "fake-usage") -> httpx.Response:
+    return client.post(
+        "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": model, "messages": [{"role": "user", "content": "spend"}], "max_tokens": 8},
+    )
+
+
+def test_fifty_concurrent_requests_at_the_edge_of_the_quota_never_overspend(daphne_server, fake_llm, settings):
+    fake_llm.tokens_per_second = 200  # answers take a moment, so the requests really overlap
+    url = daphne_server(settings.LLM_MODELS)
+    user = make_user()
+    key = make_key(user)
+    prompt = [{"role": "user", "content": "spend"}]
+    hold = quotas.prompt_bound(services.llm.model_config("fake-usage"), prompt, grounded=False) + 8
+    budget = 7 * hold + hold // 2  # room for seven holds, not eight
+    limit_user(user, daily_token_budget=budget, requests_per_minute=1000)
+
+    with httpx.Client(base_url=url, timeout=30) as client, ThreadPoolExecutor(50) as pool:
+        responses = list(pool.map(lambda _: completion(client, key), range(50)))
+
+    statuses = [response.status_code for response in responses]
+    refused = [response for response in responses if response.status_code == 429]
+    assert statuses.count(200) + len(refused) == 50
+    assert 1 <= statuses.count(200) <= 7, statuses
+    for response in refused:
+        assert response.json()["error"]["code"] == "quota_exceeded"
+        assert 0 < int(response.headers["Retry-After"]) <= 86400
+        assert "resets at" in response.json()["error"]["message"]
+    quota = TokenQuota.objects.get(user=user)
+    assert wait_until(lambda: TokenQuota.objects.get(user=user).reserved == 0, timeout=5), "every hold was settled"
+    quota.refresh_from_db()
+    spent = DailyUsage.objects.filter(user=user).aggregate(total=Sum("prompt_tokens") + Sum("completion_tokens"))
+    assert quota.used == spent["total"] <= budget
+    assert fake_llm.completion_calls == statuses.count(200), "refused requests never reached the model"
+
+
+def test_a_hold_is_settled_to_the_real_usage_and_shown_as_remaining(fake_llm):
+    user = make_user()
+    limit_user(user, daily_token_budget=1000)
+    client = session_client(user)
+    conversation = client.post("/api/v1/conversations/", {"model": "fake-usage"}, format="json").json()
+    answer = client.post(f"/api/v1/conversations/{conversation['id']}/messages/", {"content": "hi"}, format="json")
+    assert answer.status_code == 201
+    spent = answer.json()["prompt_tokens"] + answer.json()["completion_tokens"]
+    quota = client.get("/api/v1/usage").json()["quota"]
+    assert quota == {
+        "daily_budget": 1000,
+        "used": spent,
+        "reserved": 0,
+        "remaining": 1000 - spent,
+        "resets_at": quota["resets_at"],
+    }
+    assert Message.objects.get(pk=answer.json()["id"]).reserved_tokens == 0
+
+
+def test_with_little_left_the_answer_is_shortened_to_fit_and_with_nothing_left_refused():
+    user = make_user()
+    hold = quotas.reserve(user_id=user.pk, budget=120, prompt_tokens=100, max_tokens=50)
+    assert (hold.tokens, hold.max_tokens) == (120, 20), "the answer's limit shrinks to what is left"
+    with pytest.raises(services.ServiceError) as refused:
+        quotas.reserve(user_id=user.pk, budget=120, prompt_tokens=1, max_tokens=1)
+    assert refused.value.status == 429
+    assert refused.value.code == "quota_exceeded"
+    assert refused.value.retry_after > 0
+    quotas.release(hold)
+    assert TokenQuota.objects.get(user=user).reserved == 0
+
+
+async def test_an_exhausted_quota_refuses_a_websocket_message_before_the_model(fake_llm):
+    conversation, key = await conversation_for()
+    await db(limit_user)(conversation.owner, daily_token_budget=5)
+    socket = await open_socket(conversation, key)
+    await socket.send_json_to({"type": "send", "content": "hello"})
+    frame = await socket.receive_json_from(timeout=5)
+    assert frame["type"] == "error"
+    assert frame["code"] == "quota_exceeded"
+    assert frame["retry_after"] > 0
+    assert fake_llm.completion_calls == 0
+    assert not await db(Message.objects.filter(conversation=conversation).exists)(), "nothing half-recorded"
+    await socket.disconnect()
+
+
+def test_the_reaper_gives_back_the_hold_of_an_answer_whose_process_died(fake_llm):
+    user = make_user()
+    conversation = services.conversation_create(owner=user)
+    answer = Message.objects.create(conversation=conversation, role="assistant", status="streaming")
+    hold = quotas.reserve(user_id=user.pk, budget=1000, prompt_tokens=100, max_tokens=50)
+    Message.objects.filter(pk=answer.pk).update(
+        reserved_tokens=hold.tokens, updated_at=answer.created_at - services.STALE_AFTER * 2
+    )
+    assert services.interrupted_messages_reap() == 1
+    assert TokenQuota.objects.get(user=user).reserved == 0
+    assert Message.objects.get(pk=answer.pk).reserved_tokens == 0
+
+
+def test_sliding_window_counts_the_last_sixty_seconds_and_says_when_to_retry(monkeypatch):
+    now = [1_000_000 * 60 + 50.0]  # 50 s into a minute
+    monkeypatch.setattr(ratelimits.time, "time", lambda: now[0])
+    assert all(ratelimits.sliding_window("t", 5).allowed for _ in range(5))
+    refused = ratelimits.sliding_window("t", 5)
+    assert not refused.allowed
+    assert 1 <= refused.retry_after <= 120
+    now[0] += 15  # 5 s into the next minute: the five requests still weigh 5 × 55/60 ≈ 4.6
+    assert not ratelimits.sliding_window("t", 5).allowed, "no burst allowed across the minute boundary"
+    now[0] += 15  # 20 s in: 5 × 40/60 ≈ 3.3, room for one more
+    assert ratelimits.sliding_window("t", 5).allowed
+
+
+def test_the_token_bucket_allows_a_burst_then_refills():
+    bucket = ratelimits.TokenBucket(capacity=3, rate=10)
+    assert [bucket.take() for _ in range(3)] == [0, 0, 0]
+    wait = bucket.take()
+    assert 0 < wait <= 0.1
+    time.sleep(wait + 0.01)
+    assert bucket.take() == 0
+
+
+def test_the_api_answers_429_with_retry_after_per_user_and_per_key(fake_llm, settings):
+    settings.RATE_LIMIT_ALL_REQUESTS_FACTOR = 2
+    user = make_user()
+    limit_user(user, requests_per_minute=3)  # 3 model requests, 6 requests in all per minute
+    client = session_client(user)
+    statuses = [client.get("/api/v1/conversations/").status_code for _ in range(8)]
+    assert statuses == [200] * 6 + [429] * 2
+    refused = client.get("/api/v1/conversations/")
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused["Retry-After"]) >= 1
+    # A key counts on counters of its own: one runaway script does not lock its owner out of the browser.
+    assert key_client(make_key(user)).get("/api/v1/conversations/").status_code == 200
+
+
+def test_openai_endpoint_limits_model_requests_in_openai_shape(daphne_server, fake_llm, settings):
+    url = daphne_server(settings.LLM_MODELS)
+    user = make_user()
+    limit_user(user, requests_per_minute=2)
+    key = make_key(user)
+    with httpx.Client(base_url=url, timeout=10) as client:
+        statuses = [completion(client, key, "fake-echo").status_code for _ in range(3)]
+        refused = completion(client, key, "fake-echo")
+    assert statuses == [200, 200, 429]
+    assert refused.json()["error"]["type"] == "rate_limit_error"
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert fake_llm.completion_calls == 2
+
+
+async def test_a_websocket_flood_gets_error_frames_and_the_socket_stays_open(fake_llm, settings):
+    settings.RATE_LIMIT_SOCKET_BURST = 5
+    conversation, key = await conversation_for()
+    socket = await open_socket(conversation, key)
+    for _ in range(20):
+        await socket.send_json_to({"type": "nonsense"})
+    frames = [await socket.receive_json_from(timeout=5) for _ in range(20)]
+    codes = [frame["code"] for frame in frames]
+    assert codes[:5] == ["unknown_type"] * 5
+    assert set(codes[5:]) == {"rate_limited"}
+    assert all(frame["retry_after"] >= 1 for frame in frames[5:])
+    await socket.send_json_to({"type": "stop"})  # still connected (the reply may be rate limited too)
+    assert (await socket.receive_json_from(timeout=5))["type"] == "error"
+    await socket.disconnect()
+
+
+async def test_websocket_sends_count_on_the_same_model_request_limit_as_http(fake_llm):
+    conversation, key = await conversation_for()
+    await db(limit_user)(conversation.owner, requests_per_minute=1)
+    socket = await open_socket(conversation, key)
+    await socket.send_json_to({"type": "send", "content": "one"})
+    while (await socket.receive_json_from(timeout=5))["type"] != "done":
+        pass
+    await socket.send_json_to({"type": "send", "content": "two"})
+    frame = await socket.receive_json_from(timeout=5)
+    assert (frame["type"], frame["code"]) == ("error", "rate_limited")
+    assert fake_llm.completion_calls == 1
+    await socket.disconnect()
+
+
+def test_pages_limit_visitors_per_ip_with_a_429_page(client, settings):
+    settings.RATE_LIMIT_ANONYMOUS_PER_MINUTE = 3
+    statuses = [client.get("/accounts/login/").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    refused = client.get("/accounts/login/")
+    assert int(refused["Retry-After"]) >= 1
+    assert b"Too many requests" in refused.content
+    assert client.get("/healthz").status_code == 200, "health checks are never limited"
