@@ -43,7 +43,13 @@ def _error_kind(status: int) -> str:
 
 
 def service_error(exc: ServiceError) -> JsonResponse:
-    response = openai_error(exc.status, exc.message, kind=_error_kind(exc.status), code=exc.code)
+    if exc.code == "quota_exceeded":
+        # OpenAI's own shape for a spent budget. The SDK retries 429s by itself unless told not to; retrying cannot
+        # help before the reset, hours away.
+        response = openai_error(exc.status, exc.message, kind="insufficient_quota", code=exc.code)
+        response["x-should-retry"] = "false"
+    else:
+        response = openai_error(exc.status, exc.message, kind=_error_kind(exc.status), code=exc.code)
     if exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
     return response

@@ -304,6 +304,9 @@ LOGGING = {
         "httpx2": {"level": "WARNING"},
         # run_huey adds its own handler unless the logger has one; give it ours so lines are not printed twice.
         "huey": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Django's default config prints its warnings through a handler of its own (in development), unfiltered and
+        # a second time: ours replaces it.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
 

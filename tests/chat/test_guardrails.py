@@ -9,6 +9,7 @@ import pytest
 from channels.db import database_sync_to_async as db
 
 from chat.models import BlockedTopic, GuardrailEvent, Message, ModerationFlag
+from genaisite.log_redaction import RedactPII
 from tests.chat.test_guardrail_rules import INJECTIONS
 from tests.chat.test_websocket import conversation_for, frames_until_done, open_socket, streamed_text
 from tests.factories import make_key, make_user, session_client
@@ -26,6 +27,22 @@ def console_log():
     previous = handler.setStream(stream)
     yield stream
     handler.setStream(previous)
+
+
+def test_every_log_handler_redacts_and_a_line_is_written_once(console_log):
+    # Django's default config has a console handler of its own on "django": it must not survive ours.
+    for name in ("django.request", "django.security.csrf", "huey", "chat.generation", "documents.tasks"):
+        logger = logging.getLogger(name)
+        while logger is not None:
+            for handler in logger.handlers:
+                if type(handler).__module__.startswith("_pytest"):
+                    continue  # pytest's own capture, not the deployment's
+                assert any(isinstance(f, RedactPII) for f in handler.filters), f"{logger.name}: {handler}"
+            logger = logger.parent if logger.propagate else None
+    logging.getLogger("django.request").warning("Too Many Requests for %s", PII["email"][0])
+    logged = console_log.getvalue()
+    assert logged.count("Too Many Requests for") == 1
+    assert PII["email"][0] not in logged
 
 
 def test_an_oversize_prompt_is_refused_before_any_call_reaches_the_upstream(fake_llm, settings, daphne_server):

@@ -50,6 +50,8 @@ def test_fifty_concurrent_requests_at_the_edge_of_the_quota_never_overspend(daph
     assert 1 <= statuses.count(200) <= 7, statuses
     for response in refused:
         assert response.json()["error"]["code"] == "quota_exceeded"
+        assert response.json()["error"]["type"] == "insufficient_quota"
+        assert response.headers["x-should-retry"] == "false", "the openai SDK must not retry a spent budget"
         assert 0 < int(response.headers["Retry-After"]) <= 86400
         assert "resets at" in response.json()["error"]["message"]
     quota = TokenQuota.objects.get(user=user)
