@@ -43,8 +43,8 @@ def _cache():
 
 def _retry_after(limit: int, previous: int, current: int, elapsed: float) -> int:
     """Seconds until previous·(1 − (elapsed + t)/WINDOW) + current fits under ``limit`` again (without new requests)."""
-    if current < limit and previous > 0:
-        wait = WINDOW * (1 - (limit - current) / previous) - elapsed
+    if current < limit and previous > 0:  # room for one more once the previous minute has faded enough
+        wait = WINDOW * (1 - (limit - current - 1) / previous) - elapsed
     else:  # this minute alone is full: wait for it to start fading out, in the next one
         wait = (WINDOW - elapsed) + WINDOW * (1 - (limit - 1) / max(current, 1))
     return max(1, math.ceil(wait))

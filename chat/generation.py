@@ -161,6 +161,8 @@ async def _run(generation: Generation) -> None:
         if generation.stop_requested:  # stopped before it even began
             generation._stream_task.cancel()
         await asyncio.wait([generation._stream_task])
+        if generation._stream_task.cancelled() and (rest := recorder._held_back()):
+            await recorder._relay(str(request.message_id), rest)  # stopped: what the guard held is shown, then saved
         outcome = recorder.outcome(cancelled=generation._stream_task.cancelled())
         generation.outcome = outcome
         if outcome.status == Message.Status.FAILED:
@@ -377,3 +379,16 @@ async def _save_outcome(request: GenerationRequest, outcome: Outcome) -> None:
         except Exception:
             logger.exception("could not save the answer %s (attempt %d)", request.message_id, attempt + 1)
             await asyncio.sleep(0.5 * 2**attempt)
+    await _release_unrecorded_hold(request)
+
+
+async def _release_unrecorded_hold(request: GenerationRequest) -> None:
+    """The answer could not be saved. If its rows were never written, no reaper will ever find its hold: give it
+    back here. (With rows, the reaper gives it back from the message row, exactly once.)"""
+    rows_missing = request.persisted is not None and request.persisted.done() and request.persisted.exception()
+    if request.hold is None or not rows_missing:
+        return
+    try:
+        await in_db_thread(quotas.release)(request.hold)
+    except Exception:
+        logger.exception("could not give back the hold of the unsaved answer %s", request.message_id)

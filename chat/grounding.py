@@ -95,7 +95,10 @@ async def standalone_query(model: llm.ModelConfig, history: list[dict], question
         return question
     try:
         rewritten = await llm.complete(
-            model, prompts.rewrite_request(history, question), max_tokens=prompts.REWRITE_MAX_TOKENS
+            model,
+            prompts.rewrite_request(history, question),
+            max_tokens=prompts.REWRITE_MAX_TOKENS,
+            deadline=REWRITE_TIMEOUT,  # a slow rewrite falls back to the heuristic query, not a stalled answer
         )
     except llm.LLMError:
         rewritten = ""

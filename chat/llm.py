@@ -252,11 +252,11 @@ async def _open_with_retries(
     raise AssertionError("unreachable")
 
 
-async def complete(model: ModelConfig, messages: list[dict], *, max_tokens: int) -> str:
-    """A short non-streamed answer (titles and other housekeeping)."""
+async def complete(model: ModelConfig, messages: list[dict], *, max_tokens: int, deadline: float | None = None) -> str:
+    """A short non-streamed answer (titles and other housekeeping), within ``deadline`` seconds (LLM_DEADLINE)."""
     messages, max_tokens = fit_to_context(model, messages, max_tokens=min(max_tokens, model.max_output_tokens))
     try:
-        async with asyncio.timeout(settings.LLM_DEADLINE):
+        async with asyncio.timeout(deadline or settings.LLM_DEADLINE):
             response = await client(model).chat.completions.create(
                 model=model.name, messages=messages, max_tokens=max_tokens
             )

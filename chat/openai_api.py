@@ -4,6 +4,7 @@ Plain async views (not DRF) so the wire format, errors and streaming match OpenA
 ``openai`` SDK works unchanged. Every request is authenticated by API key and recorded as a conversation.
 """
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -87,7 +88,11 @@ def _admit(authorization: str | None, body: dict) -> tuple[User, list[dict], quo
         if exc.code == "prompt_too_long":
             safety.refuse_oversize(user=user, error=exc, text=str(body.get("messages"))[:2000])
         raise
-    safety.screen_prompt(user=user, texts=[m["content"] for m in messages if m["role"] == "user"])
+    safety.screen_prompt(
+        user=user,
+        texts=[m["content"] for m in messages if m["role"] == "user"],
+        context=[m["content"] for m in messages if m["role"] != "user"],
+    )
     config = llm.model_config(model)
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens")) or config.max_output_tokens
     hold = quotas.reserve_for(user, config, messages, max_tokens, grounded=False)
@@ -95,6 +100,27 @@ def _admit(authorization: str | None, body: dict) -> tuple[User, list[dict], quo
 
 
 admit = in_db_thread(_admit)
+
+
+async def _admitted(authorization: str | None, body: dict) -> tuple[User, list[dict], quotas.Hold]:
+    """``admit``, which finishes (and gives its hold back) even if the client hangs up meanwhile: a hold nobody
+    uses would otherwise count against the user's budget until the day ends."""
+    admission = asyncio.ensure_future(admit(authorization, body))
+    try:
+        return await asyncio.shield(admission)
+    except asyncio.CancelledError:
+        admission.add_done_callback(_release_unused)
+        raise
+
+
+_releasing: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
+
+
+def _release_unused(admission: asyncio.Future) -> None:
+    if not admission.cancelled() and admission.exception() is None:
+        task = asyncio.ensure_future(in_db_thread(quotas.release)(admission.result()[2]))
+        _releasing.add(task)
+        task.add_done_callback(_releasing.discard)
 
 
 def _text(content: object, position: int) -> str:
@@ -115,9 +141,13 @@ def parse_messages(raw: object) -> list[dict]:
         raise ServiceError("invalid_messages", "'messages' must be a non-empty list.")
     messages = []
     for position, message in enumerate(raw):
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
+        role = message.get("role") if isinstance(message, dict) else None
+        if not isinstance(role, str) or role not in ROLES:
             raise ServiceError("invalid_role", f"messages[{position}].role must be one of {', '.join(ROLES)}.")
-        messages.append({"role": ROLES[message["role"]], "content": _text(message.get("content"), position)})
+        content = _text(message.get("content"), position)
+        if "\x00" in content:
+            raise ServiceError("invalid_content", f"messages[{position}].content contains a NUL character.")
+        messages.append({"role": ROLES[role], "content": content})
     if messages[-1]["role"] != "user":
         raise ServiceError("invalid_messages", "The last message must come from the user.")
     total = sum(len(message["content"]) for message in messages)
@@ -142,8 +172,10 @@ def parse_body(request: HttpRequest) -> dict:
     if body.get("n", 1) != 1:
         raise ServiceError("unsupported_n", "Only n=1 is supported.")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
         raise ServiceError("invalid_max_tokens", "'max_tokens' must be a positive integer.")
+    if body.get("stream_options") is not None and not isinstance(body["stream_options"], dict):
+        raise ServiceError("invalid_stream_options", "'stream_options' must be an object.")
     return body
 
 
@@ -152,7 +184,7 @@ def parse_body(request: HttpRequest) -> dict:
 async def chat_completions(request: HttpRequest):
     try:
         body = parse_body(request)
-        user, messages, hold = await admit(request.headers.get("Authorization"), body)
+        user, messages, hold = await _admitted(request.headers.get("Authorization"), body)
         reply = await services.exchange_start(
             user=user,
             model=body["model"],

@@ -80,6 +80,9 @@ def redact(text: str, found: Counter | None = None) -> str:
 # A word that could be part of a phone, card or IBAN: has a digit, or is a short all-caps group ("WEST" in
 # "GB82 WEST 1234 …"), or is a bracket or dash between digit groups.
 _NUMBER_LIKE = re.compile(r"^(?=.*\d)[\w()+./-]+$|^[A-Z]{1,4}$|^[()+-]+$")
+# The start of a number glued to what precedes it in the same word: "`4111", "IBAN=DE89", "**+44", "tel:0612".
+_GLUED_START = re.compile(r"[^\w()+./-]((?=[\w()+./-]*\d)[\w()+./-]+)$")
+_TRAILING = ".,;:!?`'\"*_]}>"  # punctuation that may close a number: "…1111`", "…0958**", "…00."
 _TOKENS = re.compile(r"\S+|\s+")
 
 
@@ -97,9 +100,13 @@ def _hold_from(buffer: str) -> int:
             if "\n" in text or len(text) > 1:  # a line break or a wide gap ends any number
                 break
             continue
-        if not _NUMBER_LIKE.match(text.rstrip(".,;:!?")):
-            break
-        position = token.start()
+        core = text.rstrip(_TRAILING)
+        if _NUMBER_LIKE.match(core):
+            position = token.start()
+            continue
+        if glued := _GLUED_START.search(core):  # a number may begin inside this word; the run ends there
+            position = token.start() + glued.start(1)
+        break
     return position
 
 

@@ -101,12 +101,17 @@ def refuse_oversize(*, user: User, error: ServiceError, text: str) -> None:
     record(user=user, stage="input", guardrail="size", action="blocked", reason=error.message, text=text)
 
 
-def screen_prompt(*, user: User, texts: list[str]) -> None:
+def screen_prompt(*, user: User, texts: list[str], context: list[str] = ()) -> None:
     """Refuse (ServiceError 422) a prompt raising a blocked topic or, unless configured otherwise, one that looks
-    like prompt injection. Records every finding; nothing is sent anywhere for a refused prompt."""
+    like prompt injection. Records every finding; nothing is sent anywhere for a refused prompt.
+
+    ``context`` is the rest of a caller-supplied prompt (system and assistant turns on /v1): it is screened for
+    blocked topics too, since the model reads it all; injection heuristics apply to user turns only, because
+    instructions are what a system turn is for."""
     joined = "\n".join(texts)
+    everything = "\n".join([joined, *context])
     for name, message, patterns in blocked_topics():
-        if found := guardrails.find_blocked_topic(joined, [(name, patterns)]):
+        if found := guardrails.find_blocked_topic(everything, [(name, patterns)]):
             reason = f"Blocked topic “{name}” (matched “{found.evidence}”)."
             record(
                 user=user, stage="input", guardrail="blocked_topic", category=name, action="blocked",

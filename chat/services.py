@@ -33,6 +33,8 @@ def check_can_chat(user: User, model: llm.ModelConfig) -> None:
 def validate_content(content: object) -> str:
     if not isinstance(content, str) or not content.strip():
         raise ServiceError("empty_message", "Write a message first.")
+    if "\x00" in content:
+        raise ServiceError("invalid_content", "The message contains a NUL character; remove it and send again.")
     limit = settings.CHAT_MAX_MESSAGE_CHARS
     if len(content) > limit:
         raise ServiceError(

@@ -166,21 +166,26 @@ def answer_save(
     hold: Hold | None = None,
 ) -> None:
     """The answer's final state, the conversation's timestamp, the quota settled (the hold swapped for the tokens
-    used) and the usage ledger: one statement, atomically."""
+    used) and the usage ledger: one statement, atomically.
+
+    The hold given back is the one still recorded on the message row (locked, then zeroed), not the one in memory:
+    if the reaper gave it back already, it must not be given back twice."""
     now = timezone.now()
     usage = outcome["usage"]
     spent = usage["prompt_tokens"] + usage["completion_tokens"]
-    held, hold_day = (hold.tokens, hold.day) if hold else (0, now.date())
+    hold_day = hold.day if hold else now.date()
     with connection.cursor() as cursor:
         cursor.execute(
-            "WITH answer AS ("
+            "WITH held AS (SELECT reserved_tokens FROM chat_message WHERE id = %s FOR UPDATE),"
+            " answer AS ("
             "  UPDATE chat_message SET content = %s, status = %s, error = %s, finish_reason = %s,"
             "   prompt_tokens = %s, completion_tokens = %s, usage_estimated = %s, time_to_first_token_ms = %s,"
             "   duration_ms = %s, sources = %s::jsonb, reserved_tokens = 0, updated_at = %s WHERE id = %s),"
             " conversation AS (UPDATE chat_conversation SET updated_at = %s WHERE id = %s),"
             " quota AS (INSERT INTO chat_tokenquota (user_id, day, used, reserved) VALUES (%s, %s, %s, 0)"
             "  ON CONFLICT (user_id, day) DO UPDATE SET used = chat_tokenquota.used + EXCLUDED.used,"
-            "   reserved = GREATEST(chat_tokenquota.reserved - %s, 0))"
+            "   reserved = GREATEST("
+            "    chat_tokenquota.reserved - (SELECT COALESCE(SUM(reserved_tokens), 0) FROM held), 0))"
             " INSERT INTO chat_dailyusage (user_id, day, model, prompt_tokens, completion_tokens, requests)"
             " VALUES (%s, %s, %s, %s, %s, 1)"
             " ON CONFLICT (user_id, day, model) DO UPDATE SET"
@@ -188,6 +193,7 @@ def answer_save(
             "  completion_tokens = chat_dailyusage.completion_tokens + EXCLUDED.completion_tokens,"
             "  requests = chat_dailyusage.requests + 1",
             [
+                message_id,
                 outcome["content"],
                 outcome["status"],
                 outcome["error"],
@@ -205,7 +211,6 @@ def answer_save(
                 user_id,
                 hold_day,
                 spent,
-                held,
                 user_id,
                 now.date(),
                 model,

@@ -118,6 +118,26 @@ def test_streamed_redaction_matches_whole_text_redaction_however_it_is_split(see
     assert "".join(shown) == redact(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "start"),
+    [
+        ("Card: `4111 1111 1111 1111` ok", "4111"),
+        ("IBAN=DE89 3704 0044 0532 0130 00 done", "DE89"),
+        ("call **+44 20 7946 0958** now", "+44"),
+        ('mail "jane.doe@example.com" please', "jane"),
+    ],
+)
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8])
+def test_punctuation_glued_to_a_number_does_not_let_its_start_out_early(text, start, size):
+    redactor, shown = StreamRedactor(), ""
+    for position in range(0, len(text), size):
+        shown += redactor.feed(text[position : position + size])
+        assert start not in shown, "not even the first group of the number is shown"
+    shown += redactor.finish()
+    assert start not in shown
+    assert shown == redact(text)
+
+
 def test_the_stream_lags_only_by_the_word_being_written():
     redactor = StreamRedactor()
     assert redactor.feed("The meeting is on ") == "The meeting is on "

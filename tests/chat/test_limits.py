@@ -1,6 +1,8 @@
 """Token quotas and rate limits, enforced at every entry point: /v1, the REST API, the websocket and pages."""
 
+import asyncio
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -9,8 +11,9 @@ from channels.db import database_sync_to_async as db
 from django.db.models import Sum
 
 from accounts import ratelimits
+from accounts.db import in_db_thread
 from accounts.models import PolicyOverride
-from chat import quotas, services
+from chat import generation, openai_api, quotas, services, store
 from chat.models import DailyUsage, Message, TokenQuota
 from tests.chat.test_websocket import conversation_for, open_socket
 from tests.conftest import wait_until
@@ -119,6 +122,87 @@ def test_the_reaper_gives_back_the_hold_of_an_answer_whose_process_died(fake_llm
     assert services.interrupted_messages_reap() == 1
     assert TokenQuota.objects.get(user=user).reserved == 0
     assert Message.objects.get(pk=answer.pk).reserved_tokens == 0
+
+
+def test_an_answer_saved_after_the_reaper_gave_its_hold_back_does_not_give_it_back_again(fake_llm):
+    user = make_user()
+    conversation = services.conversation_create(owner=user)
+    slow = Message.objects.create(conversation=conversation, role="assistant", status="streaming")
+    slow_hold = quotas.reserve(user_id=user.pk, budget=1000, prompt_tokens=100, max_tokens=50)
+    Message.objects.filter(pk=slow.pk).update(
+        reserved_tokens=slow_hold.tokens, updated_at=slow.created_at - services.STALE_AFTER * 2
+    )
+    running_hold = quotas.reserve(user_id=user.pk, budget=1000, prompt_tokens=100, max_tokens=50)  # another answer
+    assert services.interrupted_messages_reap() == 1
+    assert TokenQuota.objects.get(user=user).reserved == running_hold.tokens
+
+    # The slow answer's process was alive after all, and saves it now.
+    outcome = {
+        "content": "late", "status": "complete", "error": "", "finish_reason": "stop", "time_to_first_token_ms": 1,
+        "duration_ms": 2, "usage": {"prompt_tokens": 90, "completion_tokens": 10, "estimated": False},
+    }  # fmt: skip
+    store.answer_save(
+        message_id=slow.pk, conversation_id=conversation.pk, user_id=user.pk, model="fake-echo",
+        outcome=outcome, sources=[], hold=slow_hold,
+    )  # fmt: skip
+    quota = TokenQuota.objects.get(user=user)
+    assert quota.used == 100, "the late answer is charged"
+    assert quota.reserved == running_hold.tokens, "the other answer's hold is still held"
+
+
+async def test_a_client_hanging_up_during_admission_leaves_no_hold(fake_llm, monkeypatch):
+    user = await db(make_user)()
+    key = await db(make_key)(user)
+
+    def slow_admit(authorization, body):
+        admitted = openai_api._admit(authorization, body)  # the hold is taken...
+        time.sleep(0.3)  # ...and the client is gone before the view gets it
+        return admitted
+
+    monkeypatch.setattr(openai_api, "admit", in_db_thread(slow_admit))
+    body = {"model": "fake-echo", "messages": [{"role": "user", "content": "hi"}]}
+    view = asyncio.ensure_future(openai_api._admitted(f"Bearer {key}", body))
+    await asyncio.sleep(0.15)
+    view.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await view
+    quota = db(lambda: TokenQuota.objects.filter(user=user).values_list("reserved", flat=True).first())
+    for _ in range(50):
+        if await quota() == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await quota() == 0, "the hold was given back"
+
+
+def test_a_hold_whose_rows_were_never_written_is_given_back(fake_llm):
+    user = make_user()
+    hold = quotas.reserve(user_id=user.pk, budget=1000, prompt_tokens=100, max_tokens=50)
+
+    async def unsaved() -> None:
+        failed = asyncio.get_running_loop().create_future()
+        failed.set_exception(RuntimeError("database gone"))
+        request = generation.GenerationRequest(
+            conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), user_id=user.pk,
+            model=services.llm.model_config("fake-echo"), prompt=[], max_tokens=50, hold=hold, persisted=failed,
+        )  # fmt: skip
+        await generation._release_unrecorded_hold(request)
+
+    asyncio.run(unsaved())
+    assert TokenQuota.objects.get(user=user).reserved == 0
+
+
+def test_retry_after_is_exactly_when_one_more_request_fits(monkeypatch):
+    now = [1_000_000 * 60 + 30.0]  # 30 s into a minute
+    monkeypatch.setattr(ratelimits.time, "time", lambda: now[0])
+    cache_key_minute = int(now[0] // 60)
+    ratelimits._cache().set(f"rl:sw:exact:{cache_key_minute - 1}", 10, 300)  # the previous minute: 10 requests
+    assert all(ratelimits.sliding_window("exact", 10).allowed for _ in range(5))  # 10 × 0.5 + 5 = 10
+    refused = ratelimits.sliding_window("exact", 10)
+    assert not refused.allowed
+    now[0] += refused.retry_after - 1
+    assert not ratelimits.sliding_window("exact", 10).allowed, "not a second too early"
+    now[0] += 1
+    assert ratelimits.sliding_window("exact", 10).allowed, "and allowed when it said"
 
 
 def test_sliding_window_counts_the_last_sixty_seconds_and_says_when_to_retry(monkeypatch):

@@ -1,5 +1,6 @@
 """The OpenAI-compatible API, driven by the official `openai` SDK against a real server, unchanged."""
 
+import httpx
 import openai
 import pytest
 
@@ -73,6 +74,32 @@ def test_errors_come_back_in_openais_shape(sdk):
     assert wait_until(
         lambda: Message.objects.get(role="assistant", model="fake-500").status == Message.Status.FAILED, timeout=5
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"messages": [{"role": ["user"], "content": "x"}]}, "invalid_role"),
+        ({"messages": [{"role": "user", "content": "nul \u0000 inside"}]}, "invalid_content"),
+        (
+            {"messages": [{"role": "user", "content": "x"}], "stream": True, "stream_options": "yes"},
+            "invalid_stream_options",
+        ),
+        ({"messages": [{"role": "user", "content": "x"}], "max_tokens": True}, "invalid_max_tokens"),
+    ],
+    ids=["unhashable-role", "nul", "stream-options", "boolean-max-tokens"],
+)
+def test_malformed_requests_are_400s_that_reach_no_model(sdk, fake_llm, body, code):
+    client = sdk()  # the SDK validates its own arguments, so send what a careless client would, raw
+    refused = httpx.post(
+        f"{client.base_url}chat/completions",
+        headers={"Authorization": f"Bearer {client.api_key}"},
+        json={"model": "fake-echo", **body},
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["code"] == code
+    assert fake_llm.completion_calls == 0
+    assert not Message.objects.exists(), "nothing recorded for a refused request"
 
 
 def test_a_bad_key_is_a_401_and_a_read_only_key_a_403(sdk):

@@ -62,7 +62,9 @@ async def test_a_message_streams_token_by_token_and_is_saved(fake_llm):
     assert frames[0]["type"] == "started"
     assert frames[0]["user_message"]["content"] == "alpha please"
     deltas = [frame for frame in frames if frame["type"] == "delta"]
-    assert len(deltas) == 8
+    # A delta per token, give or take: the PII guard holds back a digit glued to a word until the next word.
+    assert len(deltas) >= 8
+    assert max(len(delta["text"]) for delta in deltas) <= len("alpha:0 alpha:")
     done = frames[-1]
     assert done["status"] == "complete"
     assert done["content"] == streamed_text(frames) == "".join(f"alpha:{i} " for i in range(8))
