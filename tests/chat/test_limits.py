@@ -111,14 +111,20 @@ async def test_an_exhausted_quota_refuses_a_websocket_message_before_the_model(f
     await socket.disconnect()
 
 
-def test_the_reaper_gives_back_the_hold_of_an_answer_whose_process_died(fake_llm):
-    user = make_user()
+def stale_answer_holding_tokens(user) -> tuple[Message, quotas.Hold]:
+    """An answer whose process seems to have died: still streaming long past the deadline, its hold unsettled."""
     conversation = services.conversation_create(owner=user)
     answer = Message.objects.create(conversation=conversation, role="assistant", status="streaming")
     hold = quotas.reserve(user_id=user.pk, budget=1000, prompt_tokens=100, max_tokens=50)
     Message.objects.filter(pk=answer.pk).update(
         reserved_tokens=hold.tokens, updated_at=answer.created_at - services.STALE_AFTER * 2
     )
+    return answer, hold
+
+
+def test_the_reaper_gives_back_the_hold_of_an_answer_whose_process_died(fake_llm):
+    user = make_user()
+    answer, _ = stale_answer_holding_tokens(user)
     assert services.interrupted_messages_reap() == 1
     assert TokenQuota.objects.get(user=user).reserved == 0
     assert Message.objects.get(pk=answer.pk).reserved_tokens == 0
@@ -126,12 +132,7 @@ def test_the_reaper_gives_back_the_hold_of_an_answer_whose_process_died(fake_llm
 
 def test_an_answer_saved_after_the_reaper_gave_its_hold_back_does_not_give_it_back_again(fake_llm):
     user = make_user()
-    conversation = services.conversation_create(owner=user)
-    slow = Message.objects.create(conversation=conversation, role="assistant", status="streaming")
-    slow_hold = quotas.reserve(user_id=user.pk, budget=1000, prompt_tokens=100, max_tokens=50)
-    Message.objects.filter(pk=slow.pk).update(
-        reserved_tokens=slow_hold.tokens, updated_at=slow.created_at - services.STALE_AFTER * 2
-    )
+    slow, slow_hold = stale_answer_holding_tokens(user)
     running_hold = quotas.reserve(user_id=user.pk, budget=1000, prompt_tokens=100, max_tokens=50)  # another answer
     assert services.interrupted_messages_reap() == 1
     assert TokenQuota.objects.get(user=user).reserved == running_hold.tokens
@@ -142,7 +143,7 @@ def test_an_answer_saved_after_the_reaper_gave_its_hold_back_does_not_give_it_ba
         "duration_ms": 2, "usage": {"prompt_tokens": 90, "completion_tokens": 10, "estimated": False},
     }  # fmt: skip
     store.answer_save(
-        message_id=slow.pk, conversation_id=conversation.pk, user_id=user.pk, model="fake-echo",
+        message_id=slow.pk, conversation_id=slow.conversation_id, user_id=user.pk, model="fake-echo",
         outcome=outcome, sources=[], hold=slow_hold,
     )  # fmt: skip
     quota = TokenQuota.objects.get(user=user)
