@@ -161,8 +161,8 @@ async def _run(generation: Generation) -> None:
         if generation.stop_requested:  # stopped before it even began
             generation._stream_task.cancel()
         await asyncio.wait([generation._stream_task])
-        if generation._stream_task.cancelled() and (rest := recorder._held_back()):
-            await recorder._relay(str(request.message_id), rest)  # stopped: what the guard held is shown, then saved
+        if generation._stream_task.cancelled():
+            await recorder.show_held_back()
         outcome = recorder.outcome(cancelled=generation._stream_task.cancelled())
         generation.outcome = outcome
         if outcome.status == Message.Status.FAILED:
@@ -252,8 +252,7 @@ class _Recorder:
                 await self._relay(message_id, rest)
         except llm.LLMError as exc:
             self.error = exc
-            if rest := self._held_back():  # the words the guard still held are part of the partial answer
-                await self._relay(message_id, rest)
+            await self.show_held_back()
         except guardrails.CanaryLeak:
             self.cut = True
 
@@ -304,6 +303,11 @@ class _Recorder:
     async def wait_for_flush(self) -> None:
         if self.flushing is not None:
             await asyncio.wait([self.flushing])
+
+    async def show_held_back(self) -> None:
+        """Stopped or failed: the words the guard still held belong to the partial answer; shown, then saved."""
+        if rest := self._held_back():
+            await self._relay(str(self.generation.request.message_id), rest)
 
     def _held_back(self) -> str:
         """What the guard still holds when the stream ends early (stop, failure): part of the answer, shown now."""

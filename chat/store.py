@@ -29,6 +29,11 @@ def _message_row(
     return [message_id, conversation_id, role, content, status, model, False, "", "", "[]", reserved, at, at]
 
 
+def _pending_answer_row(answer_id, conversation_id, model: str, at: datetime, reserved_tokens: int) -> list:
+    """The assistant's row before its first token, holding the quota reserved for it."""
+    return _message_row(answer_id, conversation_id, "assistant", "", "pending", model, at, reserved_tokens)
+
+
 def _insert_messages(cursor, *, before: str, before_params: list, rows: list[list]) -> None:
     """``before`` (a CTE) and then one multi-row INSERT of messages, as a single statement."""
     placeholders = ", ".join("(" + ", ".join(["%s"] * len(row)) + ")" for row in rows)
@@ -58,16 +63,7 @@ def exchange_insert(
         for i, m in enumerate(messages)
     ]
     rows.append(
-        _message_row(
-            answer_id,
-            conversation_id,
-            "assistant",
-            "",
-            "pending",
-            model,
-            now + timedelta(microseconds=len(rows)),
-            reserved_tokens,
-        )
+        _pending_answer_row(answer_id, conversation_id, model, now + timedelta(microseconds=len(rows)), reserved_tokens)
     )
     with connection.cursor() as cursor:
         _insert_messages(
@@ -120,16 +116,7 @@ def turn_open(
         now = timezone.now()
         rows = [
             _message_row(user_message_id, conversation_id, "user", content, "complete", "", now),
-            _message_row(
-                answer_id,
-                conversation_id,
-                "assistant",
-                "",
-                "pending",
-                model,
-                now + timedelta(microseconds=1),
-                reserved_tokens,
-            ),
+            _pending_answer_row(answer_id, conversation_id, model, now + timedelta(microseconds=1), reserved_tokens),
         ]
         _insert_messages(
             cursor,
