@@ -17,6 +17,7 @@
   let streamingId = null;
   let socket = null;
   let lastSent = "";
+  let waiting = null; // a message sent before the socket was connected, to go out when it is
 
   // --- rendering -------------------------------------------------------------------------------------------------
 
@@ -232,6 +233,7 @@
       state: function (state) {
         status.textContent = state === "connected" ? "" : "Connection lost; reconnecting… (your answer keeps going)";
         status.hidden = state === "connected";
+        if (state === "connected") sendWaiting();
       },
       closed: function (code) {
         status.hidden = false;
@@ -254,13 +256,32 @@
       return;
     }
     const model = $("#model-picker");
-    if (!socket.send({ type: "send", content: content, model: model ? model.value : undefined })) {
-      composerError.textContent = "Not connected yet; try again in a moment.";
+    const frame = { type: "send", content: content, model: model ? model.value : undefined };
+    if (!socket.send(frame)) {
+      // Not connected yet (the page just opened) or reconnecting: keep the text and send it the moment the
+      // connection is up, rather than asking the user to try again.
+      waiting = frame;
+      sendButton.disabled = true;
+      composerError.textContent = "Connecting… your message goes out as soon as the connection is up.";
       return;
     }
+    sent(content);
+  });
+
+  function sent(content) {
     lastSent = content;
     prompt.value = "";
-  });
+  }
+
+  function sendWaiting() {
+    if (!waiting || !socket.send(waiting)) return;
+    const content = waiting.content;
+    waiting = null;
+    sendButton.disabled = false;
+    composerError.textContent = "";
+    if (prompt.value === content) sent(content);
+    else lastSent = content;  // the user typed on meanwhile: leave their new text alone
+  }
 
   prompt.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
