@@ -159,13 +159,28 @@ def add_web_pages(grounding: Grounding, results: list, question: str, model: llm
         grounding.add(source, excerpt)
 
 
+QUOTED_WORDS = 5  # this many words in a row, word for word, from a source: the answer restates it
+
+
+def _phrases(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i : i + QUOTED_WORDS]) for i in range(len(words) - QUOTED_WORDS + 1)}
+
+
 def cited_sources(answer: str, grounding: Grounding) -> list[dict]:
-    """The sources the answer cites with [n]; failing that, those it clearly restates."""
+    """The sources the answer cites with [n]; failing that, those it quotes or clearly restates."""
     by_number = {source["number"]: source for source in grounding.sources}
     cited = [int(n) for n in CITATION.findall(answer)]
     explicit = [by_number[n] | {"cited_by": "marker"} for n in dict.fromkeys(cited) if n in by_number]
     if explicit or not grounding.sources or not answer.strip():
         return explicit
+    # A small model rarely writes markers and paraphrases loosely; a phrase copied from a source is certain.
+    answer_phrases = _phrases(answer)
+    quoted = [
+        s | {"cited_by": "quote"} for s in grounding.sources if answer_phrases & _phrases(grounding.texts[s["number"]])
+    ]
+    if quoted:
+        return quoted
     answer_vector = embeddings.embed_query(answer[:2000])
     missing = [source["number"] for source in grounding.sources if source["number"] not in grounding.vectors]
     if missing:  # web pages have no stored embedding: embed their excerpts now

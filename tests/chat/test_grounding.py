@@ -148,6 +148,8 @@ def test_an_answer_without_markers_credits_the_source_it_restates():
     assert [source["number"] for source in cited] == [1]
     assert cited[0]["cited_by"] == "similarity"
     assert grounding.cited_sources("I cannot help with that.", found) == []
+    quoting = grounding.cited_sources("Yes: soup is served on Mondays, and more.", found)
+    assert [(source["number"], source["cited_by"]) for source in quoting] == [(2, "quote")]
 
 
 def test_the_heuristic_standalone_query_carries_the_previous_question():
