@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 RETRY_BACKOFF_SECONDS = (0.2, 0.4, 0.8, 1.6, 3.2)
 # Retrying past this point would make an upstream failure reach the user later than promised (2 s).
 RETRY_WINDOW_SECONDS = 1.0
+# Failures of an answer that began but did not end properly: retried from scratch while nothing has been shown.
+INCOMPLETE_CODES = frozenset({"upstream_cut", "upstream_empty"})
 # Tokens the chat template adds around each message, beyond its text.
 MESSAGE_OVERHEAD_TOKENS = 4
 
@@ -37,6 +39,7 @@ class ModelConfig:
     api_key: str
     context_window: int
     max_output_tokens: int
+    health_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -202,15 +205,48 @@ def _read_chunk(chunk: dict) -> tuple[str, str | None, Usage | None]:
 
 
 async def stream_chat(model: ModelConfig, messages: list[dict], *, max_tokens: int, **extra) -> AsyncIterator[Chunk]:
-    """Stream an answer as Chunks. Raises LLMError; retries only while nothing has been yielded."""
+    """Stream an answer as Chunks, the last one with the finish reason and usage. Raises LLMError; retries only
+    while nothing has been yielded, so a user never sees an answer start twice."""
     messages, max_tokens = fit_to_context(model, messages, max_tokens=min(max_tokens, model.max_output_tokens))
     started = time.monotonic()
+    for attempt in range(settings.LLM_RETRIES + 1):
+        produced = 0
+        try:
+            async with asyncio.timeout_at(_deadline(started)):
+                async for chunk in _stream_once(model, messages, max_tokens, extra):
+                    produced += 1 if chunk.text else 0
+                    yield chunk
+            return
+        except TimeoutError:
+            raise LLMError("upstream_deadline", "The answer took too long and was cut off.", status=504) from None
+        except LLMError as error:
+            if produced or not _worth_retrying(error, attempt, started):
+                raise
+            logger.warning("model call failed before the first token (%s); retrying", error.code)
+            await asyncio.sleep(RETRY_BACKOFF_SECONDS[attempt])
+
+
+def _deadline(started: float) -> float:
+    return asyncio.get_running_loop().time() + settings.LLM_DEADLINE - (time.monotonic() - started)
+
+
+def _worth_retrying(error: LLMError, attempt: int, started: float) -> bool:
+    if not error.retryable or attempt >= settings.LLM_RETRIES:
+        return False
+    # A server that cut or emptied an answer nobody saw yet is retried at once; one that cannot be reached is
+    # retried only briefly, so the failure reaches the user within the promised time (2 s).
+    return error.code in INCOMPLETE_CODES or time.monotonic() - started <= RETRY_WINDOW_SECONDS
+
+
+async def _stream_once(model: ModelConfig, messages: list[dict], max_tokens: int, extra: dict) -> AsyncIterator[Chunk]:
+    """One call to the model server. A stream that ends without a finish reason was cut, and one with no text is
+    empty: both raise (retryable), so neither is ever saved as a complete answer."""
     produced = 0
     usage: Usage | None = None
     finish_reason: str | None = None
     try:
-        async with asyncio.timeout(settings.LLM_DEADLINE), contextlib.AsyncExitStack() as stack:
-            response = await _open_with_retries(model, messages, max_tokens, extra, started)
+        async with contextlib.AsyncExitStack() as stack:
+            response = await _open_stream(model, messages, max_tokens, extra)
             stack.push_async_callback(response.aclose)
             async for line in response.aiter_lines():
                 chunk = _parse_event(line)
@@ -224,32 +260,18 @@ async def stream_chat(model: ModelConfig, messages: list[dict], *, max_tokens: i
                 if text:
                     produced += 1
                     yield Chunk(text=text)
-    except TimeoutError:
-        raise LLMError("upstream_deadline", "The answer took too long and was cut off.", status=504) from None
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         raise _as_llm_error(exc) from exc
+    if finish_reason is None:
+        raise LLMError("upstream_cut", "The model server ended the answer before finishing it.", retryable=True)
+    if produced == 0:
+        raise LLMError("upstream_empty", "The model server sent an empty answer.", retryable=True)
     if usage is None:
         # Most servers stream one token per chunk; the prompt is estimated from its text.
         usage = Usage(estimate_prompt_tokens(messages), produced, estimated=True)
-    yield Chunk(finish_reason=finish_reason or "stop", usage=usage)
-
-
-async def _open_with_retries(
-    model: ModelConfig, messages: list[dict], max_tokens: int, extra: dict, started: float
-) -> httpx2.Response:
-    for attempt in range(settings.LLM_RETRIES + 1):
-        try:
-            return await _open_stream(model, messages, max_tokens, extra)
-        except Exception as exc:
-            error = _as_llm_error(exc)
-            out_of_time = time.monotonic() - started > RETRY_WINDOW_SECONDS
-            if not error.retryable or attempt == settings.LLM_RETRIES or out_of_time:
-                raise error from exc
-            logger.warning("model call failed before the first token (%s); retrying", error.code)
-            await asyncio.sleep(RETRY_BACKOFF_SECONDS[attempt])
-    raise AssertionError("unreachable")
+    yield Chunk(finish_reason=finish_reason, usage=usage)
 
 
 async def complete(model: ModelConfig, messages: list[dict], *, max_tokens: int, deadline: float | None = None) -> str:
@@ -271,8 +293,12 @@ READINESS_TIMEOUT = 3.0
 
 
 async def readiness() -> tuple[bool, str]:
-    """Whether the default model's backend answers and serves that model."""
+    """Whether the default model's backend is up. A server with a health endpoint (llama-server, vLLM) is asked
+    there: it never takes a slot, so a probe neither waits behind long answers nor disturbs them. Another server is
+    asked which models it serves (a listing, not a generation)."""
     model = default_model()
+    if model.health_url:
+        return await _health(model)
     try:
         page = await asyncio.wait_for(client(model).models.list(), READINESS_TIMEOUT)
     except (openai.APIError, TimeoutError) as exc:
@@ -281,3 +307,14 @@ async def readiness() -> tuple[bool, str]:
     if model.name not in served:
         return False, f"model {model.name!r} not served (available: {', '.join(served) or 'none'})"
     return True, f"{model.name} at {model.base_url}"
+
+
+async def _health(model: ModelConfig) -> tuple[bool, str]:
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT):
+            await client(model).get(model.health_url, cast_to=httpx2.Response)
+    except openai.APIStatusError as exc:  # llama-server answers 503 while it loads the model
+        return False, f"{model.health_url} answered {exc.status_code}"
+    except (openai.APIError, httpx2.HTTPError, TimeoutError) as exc:
+        return False, f"unreachable at {model.base_url}: {type(exc).__name__}"
+    return True, f"{model.name} at {model.base_url} (healthy)"

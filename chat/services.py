@@ -366,7 +366,8 @@ def _finish(request: generation.GenerationRequest, outcome: generation.Outcome) 
             redactions=request.guard.redactions,
             leaked=request.guard.leaked,
         )
-    if request.needs_title and outcome.status == Message.Status.COMPLETE:
+    # A title summarises an answer: none for an empty or failed one (the next complete answer gets it).
+    if request.needs_title and outcome.status == Message.Status.COMPLETE and outcome.content.strip():
         from chat.tasks import conversation_title_generate
 
         conversation_title_generate(str(request.conversation_id))

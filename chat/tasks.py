@@ -17,7 +17,12 @@ def conversation_title_generate(conversation_id: str) -> str | None:
     if conversation is None:
         return None
     first_question = conversation.messages.filter(role=Message.Role.USER).order_by("created_at").first()
-    first_answer = conversation.messages.filter(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE).first()
+    first_answer = (
+        conversation.messages.filter(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE)
+        .exclude(content="")
+        .order_by("created_at")
+        .first()
+    )
     if first_question is None or first_answer is None:
         return None
     model = llm.model_config(conversation.model)

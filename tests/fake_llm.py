@@ -13,6 +13,10 @@ A real HTTP server (asyncio streams) speaking just enough of the OpenAI API: ``G
 - ``fake-hostile``: answers with markup a hostile page could smuggle into a model's output (``HOSTILE_ANSWER``);
 - ``fake-pii``: answers with personal data (``PII_ANSWER``), in 3-character pieces;
 - ``fake-leak``: a jailbroken model: repeats its system prompt word for word, then chats on.
+- ``fake-cut``: sends two tokens, then ends the stream cleanly but without a finish reason (as a server does when
+  it drops a request for another);
+- ``fake-empty``: finishes (``stop``) without having sent any text;
+- ``fake-cut-once``: the first request ends before any token without a finish reason, later ones answer normally.
 
 Run standalone with ``python -m tests.fake_llm --port 9100 --rate 50`` (tokens per second per stream).
 """
@@ -36,6 +40,9 @@ MODELS = [
     "fake-hostile",
     "fake-pii",
     "fake-leak",
+    "fake-cut",
+    "fake-empty",
+    "fake-cut-once",
 ]
 # Seeded personal data, each kind in the shapes people write it.
 PII = {
@@ -64,6 +71,7 @@ class FakeLLM:
         self.first_token_delay = first_token_delay
         self.requests: list[dict] = []
         self.completion_calls = 0
+        self.cut_once_done = False
         self.port = 0
         self._server: asyncio.AbstractServer | None = None
         self._handlers: set[asyncio.Task] = set()
@@ -193,7 +201,13 @@ class FakeLLM:
         await self._stream(writer, model, tokens, request)
 
     async def _stream(self, writer: asyncio.StreamWriter, model: str, tokens: list[str], request: dict) -> None:
-        limit = {"fake-reset": 3, "fake-stall": 2, "fake-malformed": 2}.get(model, len(tokens))
+        limit = {"fake-reset": 3, "fake-stall": 2, "fake-malformed": 2, "fake-cut": 2, "fake-empty": 0}.get(
+            model, len(tokens)
+        )
+        if model == "fake-cut-once" and not self.cut_once_done:
+            self.cut_once_done = True
+            limit = 0
+            model = "fake-cut"
         if self.first_token_delay:
             await asyncio.sleep(self.first_token_delay)
         for index, token in enumerate(tokens[:limit]):
@@ -214,7 +228,12 @@ class FakeLLM:
             writer.write(_chunked(b"data: {this is not json\n\n") + b"0\r\n\r\n")
             await writer.drain()
             return
-        writer.write(_chunked(_event({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})))
+        if model == "fake-cut":
+            writer.write(_chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+            await writer.drain()
+            return
+        finish_reason = "stop" if model == "fake-empty" else "length"
+        writer.write(_chunked(_event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]})))
         if model == "fake-usage" and (request.get("stream_options") or {}).get("include_usage"):
             prompt = prompt_tokens_of(request)
             usage = {"prompt_tokens": prompt, "completion_tokens": len(tokens), "total_tokens": prompt + len(tokens)}

@@ -73,6 +73,28 @@ async def test_a_reset_after_some_tokens_is_not_retried(fake_llm):
     assert fake_llm.completion_calls == 1
 
 
+async def test_a_stream_that_ends_without_a_finish_reason_after_some_text_is_cut_not_complete(fake_llm):
+    received, error = await collect_until_error("fake-cut", "c")
+    assert received == ["c:0 ", "c:1 "]
+    assert error is not None, "a cut stream must never end like a finished answer"
+    assert error.code == "upstream_cut"
+    assert fake_llm.completion_calls == 1  # text was already shown: a retry would show the answer twice
+
+
+async def test_an_empty_answer_is_retried_then_reported_as_a_failure(fake_llm, settings):
+    received, error = await collect_until_error("fake-empty", "e")
+    assert received == []
+    assert error.code == "upstream_empty"
+    assert fake_llm.completion_calls == 1 + settings.LLM_RETRIES
+
+
+async def test_a_stream_cut_before_any_token_is_retried_and_the_answer_arrives_whole(fake_llm):
+    chunks, _ = await collect("fake-cut-once", "again", max_tokens=3)
+    assert "".join(chunk.text for chunk in chunks) == "again:0 again:1 again:2 "
+    assert chunks[-1].finish_reason == "length"
+    assert fake_llm.completion_calls == 2
+
+
 async def test_malformed_stream_data_becomes_a_clear_error(fake_llm):
     received, error = await collect_until_error("fake-malformed", "m")
     assert received == ["m:0 ", "m:1 "]

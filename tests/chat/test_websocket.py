@@ -175,6 +175,10 @@ async def test_several_tabs_see_the_same_stream(fake_llm):
         ("fake-reset", "f:0 f:1 f:2 ", None),
         ("fake-malformed", "f:0 f:1 ", "upstream_malformed"),
         ("fake-stall", "f:0 f:1 ", "upstream_deadline"),
+        # The stream ends without a finish reason: cut (as a server that drops a request for another does).
+        ("fake-cut", "f:0 f:1 ", "upstream_cut"),
+        # Finished, but with no text at all: never saved as a complete, empty answer.
+        ("fake-empty", "", "upstream_empty"),
     ],
 )
 async def test_an_upstream_fault_saves_a_failed_message_and_sends_an_error_frame(
