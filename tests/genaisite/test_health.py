@@ -16,7 +16,7 @@ async def test_healthz_answers_without_touching_dependencies(async_client, setti
 
 
 async def test_readyz_is_200_when_every_component_is_ready(async_client, local_llm, huey_worker):
-    embeddings.embed_query("warm the model")
+    embeddings.embed_query("the embedding service answers")
     assert await sync_to_async(wait_until)(lambda: health._queue()[0], timeout=30), "worker never reported in"
     response = await async_client.get("/readyz")
     body = response.json()

@@ -11,8 +11,12 @@ async def test_a_real_completion_streams_from_the_local_model(local_llm):
     texts = [chunk.text for chunk in chunks if chunk.text]
     assert len(texts) > 1, "expected the answer to arrive in several streamed pieces"
     assert "".join(texts).strip()
-    assert chunks[-1].usage.completion_tokens == len(texts)
-    assert chunks[-1].usage.estimated is True  # llama.cpp's server does not report usage when streaming
+    final = chunks[-1]
+    assert final.finish_reason in ("stop", "length")
+    # llama-server reports usage at the end of the stream (include_usage), counted by its own tokenizer.
+    assert final.usage.estimated is False
+    assert final.usage.prompt_tokens > 5
+    assert final.usage.completion_tokens >= len(texts) - 1
 
 
 async def test_readiness_reports_the_served_model(local_llm):

@@ -45,7 +45,7 @@ def get_json(url: str) -> tuple[int, dict]:
 
 class Server:
     def __init__(self, data_dir: Path) -> None:
-        self.port, postgres_port, llm_port = free_ports(3)
+        self.port, postgres_port, llm_port, embeddings_port = free_ports(4)
         self.env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "LLM_BASE_URL")}
         self.env |= {
             "DJANGO_SETTINGS_MODULE": "genaisite.settings.development",
@@ -53,6 +53,7 @@ class Server:
             "PORT": str(self.port),
             "EMBEDDED_POSTGRES_PORT": str(postgres_port),
             "EMBEDDED_LLM_PORT": str(llm_port),
+            "EMBEDDED_EMBEDDINGS_PORT": str(embeddings_port),
         }
         self.log = data_dir.parent / f"serve-{self.port}.log"
 
@@ -93,7 +94,9 @@ def test_serve_comes_up_ready_stops_cleanly_and_keeps_its_data(server):
     body = server.wait_ready()
     assert body["status"] == "ready"
     children = child_pids(server.process.pid)
-    assert len(children) >= 3, "expected the web server, the worker and the LLM server"
+    assert len(children) >= 4, "expected the web server, the worker, the LLM server and the embedding service"
+    assert set(body["components"]) == {"database", "llm", "embeddings", "queue"}
+    assert "healthy" in body["components"]["llm"]["detail"]
     first_log = server.log.read_text()
     assert "admin      created user 'admin' with password" in first_log
 
