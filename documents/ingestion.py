@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -195,17 +196,27 @@ def _copy_chunks(document: Document, start: int, drafts: list[chunking.ChunkDraf
 
 
 def _embed(document: Document, drafts: list[chunking.ChunkDraft]) -> None:
-    for start in range(0, len(drafts), EMBED_BATCH):
-        batch = drafts[start : start + EMBED_BATCH]
-        try:
-            vectors = embeddings.embed_texts([_embedding_text(draft) for draft in batch])
-        except (OSError, ConnectionError, TimeoutError) as exc:
-            raise TransientError(f"embedding failed: {exc}") from exc
-        _copy_chunks(document, start, batch, vectors)
-        done = min(len(drafts), start + EMBED_BATCH)
-        progress = PROGRESS["embedding"] + int((99 - PROGRESS["embedding"]) * done / len(drafts))
-        if progress != document.progress:
-            _save(document, progress=progress)
+    """Embed in batches, asking for the next batch's vectors while this one is stored: the embedding service works
+    in another process, so it never waits for our database writes."""
+    batches = [drafts[start : start + EMBED_BATCH] for start in range(0, len(drafts), EMBED_BATCH)]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-ahead") as ahead:
+        pending = ahead.submit(_vectors_for, batches[0]) if batches else None
+        for index, batch in enumerate(batches):
+            vectors = pending.result()
+            pending = ahead.submit(_vectors_for, batches[index + 1]) if index + 1 < len(batches) else None
+            start = index * EMBED_BATCH
+            _copy_chunks(document, start, batch, vectors)
+            done = start + len(batch)
+            progress = PROGRESS["embedding"] + int((99 - PROGRESS["embedding"]) * done / len(drafts))
+            if progress != document.progress:
+                _save(document, progress=progress)
+
+
+def _vectors_for(batch: list[chunking.ChunkDraft]):
+    try:
+        return embeddings.embed_texts([_embedding_text(draft) for draft in batch])
+    except (OSError, ConnectionError, TimeoutError, embeddings.EmbeddingError) as exc:
+        raise TransientError(f"embedding failed: {exc}") from exc
 
 
 def _finish(document: Document, chunk_count: int, *, truncated: bool) -> None:

@@ -1,9 +1,15 @@
 """Huey tasks for documents. They take ids; the database holds each job's state (documents/ingestion.py)."""
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
-from documents import ingestion
+from documents import embeddings, ingestion
+
+
+@HUEY.on_startup()
+def load_tokenizer() -> None:
+    # At worker start, not on the first document: two uploads right after a start must not race on the load.
+    embeddings.load_tokenizer()
 
 
 @db_task()

@@ -1,4 +1,5 @@
-"""Test fixtures on the real stack: embedded Postgres + pgvector, a real llama.cpp server, real Huey workers."""
+"""Test fixtures on the real stack: embedded Postgres + pgvector, a real llama-server, the real embedding service,
+real Huey workers."""
 
 import os
 import socket
@@ -10,7 +11,8 @@ import pytest
 from django.conf import settings
 
 from genaisite.embedded import postgres as embedded_postgres
-from genaisite.embedded.llm import llm_server_command, llm_server_env
+from genaisite.embedded.embedding_server import embedding_server_command
+from genaisite.embedded.llm import health_url, llm_server_command, llm_server_env
 from genaisite.embedded.processes import ManagedProcess, wait_for_http
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -50,17 +52,42 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         server.stop()
 
 
+LLM_TEST_SLOTS = 8
+LLM_TEST_CONTEXT = 2048
+
+
 @pytest.fixture(scope="session")
 def llm_server_url(tmp_path_factory) -> str:
-    """A real llama.cpp server with the packaged SmolLM2 model, on a free loopback port."""
+    """A real llama-server with the packaged SmolLM2 model and parallel slots, on a free loopback port."""
     port = free_port()
-    command = llm_server_command(port=port, model_alias=settings.LLM_MODEL, context=2048)
+    command = llm_server_command(
+        port=port, model_alias=settings.LLM_MODEL, context=LLM_TEST_CONTEXT, slots=LLM_TEST_SLOTS
+    )
     log_file = tmp_path_factory.mktemp("llm") / "llm.log"
     process = ManagedProcess("llm", command, env=llm_server_env(), cwd=BASE_DIR, log_file=log_file)
     process.start()
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        wait_for_http(f"{url}/models", process=process, timeout=60)
+        wait_for_http(health_url(url), process=process, timeout=60)
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedding_service(tmp_path_factory) -> str:
+    """The real embedding service (the one process that holds the model), on a free port, for this process and
+    every child it starts; nothing in the test process loads torch to embed."""
+    port = free_port()
+    log_file = tmp_path_factory.mktemp("embeddings") / "embeddings.log"
+    command = embedding_server_command(port=port, bf16=settings.EMBEDDING_BF16)
+    process = ManagedProcess("embeddings", command, env=dict(os.environ), cwd=BASE_DIR, log_file=log_file)
+    process.start()
+    url = f"http://127.0.0.1:{port}/v1"
+    os.environ["EMBEDDED_EMBEDDINGS_PORT"] = str(port)  # children read their settings from the environment
+    settings.EMBEDDED_EMBEDDINGS_PORT, settings.EMBEDDINGS_BASE_URL = port, url
+    try:
+        wait_for_http(health_url(url), process=process, timeout=120)
         yield url
     finally:
         process.stop()
@@ -74,7 +101,7 @@ def use_models(settings, base_url: str, names: list[str], **limits) -> None:
 
 @pytest.fixture
 def local_llm(settings, llm_server_url) -> str:
-    use_models(settings, llm_server_url, [settings.LLM_MODEL])
+    use_models(settings, llm_server_url, [settings.LLM_MODEL], health_url=health_url(llm_server_url))
     return llm_server_url
 
 
@@ -157,7 +184,7 @@ def daphne_server(subprocess_env, tmp_path):
 
     def start(models: list[dict]) -> str:
         port = free_port()
-        env = subprocess_env | {"LLM_MODELS": json.dumps(models), "EMBEDDING_WARMUP": "false"}
+        env = subprocess_env | {"LLM_MODELS": json.dumps(models)}
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "genaisite.asgi:application"]
         server = ManagedProcess("web", command, env=env, cwd=BASE_DIR, log_file=tmp_path / f"daphne-{port}.log")
         server.start()

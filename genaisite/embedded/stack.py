@@ -1,7 +1,8 @@
 """Brings the whole service up for `make run`: embedded services, database, worker and web server.
 
-Start order: LLM server (in the background) and Postgres, then migrations and the first admin account, then the
-Huey worker and Daphne. Stop order is the reverse. Each child runs in its own session so Ctrl-C reaches only us.
+Start order: the LLM server and the embedding service (loading in the background) and Postgres, then migrations and
+the first admin account, then the Huey worker and Daphne. Stop order is the reverse. Each child runs in its own
+session so Ctrl-C reaches only us.
 """
 
 import logging
@@ -15,14 +16,18 @@ from django.conf import settings
 from django.core.management import call_command
 
 from accounts.services import initial_admin_ensure
+from documents.embeddings import health_url as embeddings_health_url
 from genaisite.embedded import EmbeddedServiceError
 from genaisite.embedded import postgres as embedded_postgres
+from genaisite.embedded.embedding_server import embedding_server_command
+from genaisite.embedded.llm import health_url as llm_health_url
 from genaisite.embedded.llm import llm_server_command, llm_server_env
 from genaisite.embedded.processes import ManagedProcess, wait_for_http
 
 logger = logging.getLogger(__name__)
 
 LLM_START_TIMEOUT = 60.0
+EMBEDDINGS_START_TIMEOUT = 120.0  # importing torch is most of it
 WEB_START_TIMEOUT = 120.0
 
 
@@ -34,6 +39,7 @@ class Stack:
         self.env["PYTHONUNBUFFERED"] = "1"
         self.postgres = embedded_postgres.from_settings() if settings.EMBEDDED_POSTGRES else None
         self.llm: ManagedProcess | None = None
+        self.embeddings: ManagedProcess | None = None
         self.children: list[ManagedProcess] = []
         self.stopping = threading.Event()
 
@@ -42,6 +48,8 @@ class Stack:
     def start(self) -> None:
         if settings.EMBEDDED_LLM:
             self._start_llm()
+        if settings.EMBEDDED_EMBEDDINGS:
+            self._start_embeddings()
         if self.postgres is not None:
             self.postgres.ensure_started()
             self.write(f"postgres   127.0.0.1:{self.postgres.port}  data in {self.postgres.cluster_dir}")
@@ -50,10 +58,17 @@ class Stack:
         call_command("migrate", interactive=False, verbosity=0)
         self._ensure_admin()
         if self.llm is not None:
-            wait_for_http(f"{settings.LLM_BASE_URL}/models", process=self.llm, timeout=LLM_START_TIMEOUT)
-            self.write(f"llm        {settings.LLM_MODEL} at {settings.LLM_BASE_URL} (llama.cpp server)")
+            wait_for_http(llm_health_url(settings.LLM_BASE_URL), process=self.llm, timeout=LLM_START_TIMEOUT)
+            slots = f"{settings.EMBEDDED_LLM_SLOTS} slots of {settings.EMBEDDED_LLM_CONTEXT} tokens"
+            self.write(f"llm        {settings.LLM_MODEL} at {settings.LLM_BASE_URL} (llama-server, {slots})")
         else:
             self.write(f"llm        {settings.LLM_MODEL} at {settings.LLM_BASE_URL}")
+        if self.embeddings is not None:
+            health = embeddings_health_url(settings.EMBEDDINGS_BASE_URL)
+            wait_for_http(health, process=self.embeddings, timeout=EMBEDDINGS_START_TIMEOUT)
+            self.write(f"embeddings {settings.EMBEDDINGS_MODEL} at {settings.EMBEDDINGS_BASE_URL} (embedding service)")
+        else:
+            self.write(f"embeddings {settings.EMBEDDINGS_MODEL} at {settings.EMBEDDINGS_BASE_URL}")
         self._start_child("worker", [sys.executable, str(self.base_dir / "manage.py"), "run_huey", "--flush-locks"])
         web = self._start_child(
             "web",
@@ -75,13 +90,23 @@ class Stack:
 
     def _start_llm(self) -> None:
         command = llm_server_command(
-            port=settings.EMBEDDED_LLM_PORT, model_alias=settings.LLM_MODEL, context=settings.EMBEDDED_LLM_CONTEXT
+            port=settings.EMBEDDED_LLM_PORT,
+            model_alias=settings.LLM_MODEL,
+            context=settings.EMBEDDED_LLM_CONTEXT,
+            slots=settings.EMBEDDED_LLM_SLOTS,
         )
         self.llm = ManagedProcess(
             "llm", command, env=llm_server_env(), cwd=self.base_dir, log_file=settings.DATA_DIR / "log" / "llm.log"
         )
         self.llm.start()
         self.children.append(self.llm)
+
+    def _start_embeddings(self) -> None:
+        command = embedding_server_command(port=settings.EMBEDDED_EMBEDDINGS_PORT, bf16=settings.EMBEDDING_BF16)
+        log_file = settings.DATA_DIR / "log" / "embeddings.log"
+        self.embeddings = ManagedProcess("embeddings", command, env=self.env, cwd=self.base_dir, log_file=log_file)
+        self.embeddings.start()
+        self.children.append(self.embeddings)
 
     def _start_child(self, name: str, command: list[str]) -> ManagedProcess:
         child = ManagedProcess(name, command, env=self.env, cwd=self.base_dir)

@@ -5,6 +5,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from documents import embeddings
+from documents.embedding_model import model_directory
 
 TEXTS = [
     "The cat sat on the mat.",
@@ -16,8 +17,8 @@ TEXTS = [
 
 
 def test_bf16_embeddings_match_fp32_closely():
-    fp32 = SentenceTransformer(str(embeddings.model_directory()), device="cpu")
-    bf16 = SentenceTransformer(str(embeddings.model_directory()), device="cpu", model_kwargs={"dtype": torch.bfloat16})
+    fp32 = SentenceTransformer(str(model_directory()), device="cpu")
+    bf16 = SentenceTransformer(str(model_directory()), device="cpu", model_kwargs={"dtype": torch.bfloat16})
     a = fp32.encode(TEXTS, normalize_embeddings=True)
     b = np.asarray(bf16.encode(TEXTS), dtype=np.float32)
     b /= np.linalg.norm(b, axis=1, keepdims=True)
@@ -28,7 +29,8 @@ def test_bf16_embeddings_match_fp32_closely():
 
 
 def test_an_openai_compatible_embeddings_api_can_replace_the_local_model(fake_llm, settings):
-    settings.EMBEDDINGS_BASE_URL = fake_llm.base_url
+    # What setting EMBEDDINGS_BASE_URL does at start-up.
+    settings.EMBEDDED_EMBEDDINGS, settings.EMBEDDINGS_BASE_URL = False, fake_llm.base_url
     settings.EMBEDDINGS_MODEL = "fake-embed"
     vectors = embeddings.embed_texts(["alpha", "beta", "alpha"])
     assert vectors.shape == (3, 384)

@@ -144,6 +144,41 @@ def test_a_worker_killed_mid_ingestion_leaves_nothing_stuck_or_duplicated(subpro
     assert sorted(ordinals) == list(range(done.chunk_count))
 
 
+def test_documents_uploaded_the_moment_a_worker_starts_all_ingest(subprocess_env, tmp_path):
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.flush()
+    user = make_user()
+    documents = [upload(user, f"early-{i}.txt", long_text(3 + i)) for i in range(2)]
+    worker = ManagedProcess(
+        "worker", manage_py("run_huey", "--flush-locks"), env=subprocess_env, cwd=BASE_DIR, log_file=tmp_path / "w.log"
+    )
+    worker.start()  # both tasks are waiting: the worker's threads take them at once, as it starts
+    try:
+        finished = wait_until(
+            lambda: (
+                Document.objects.filter(pk__in=[d.pk for d in documents], status__in=["ready", "failed"]).count() == 2
+            ),
+            timeout=120,
+        )
+    finally:
+        worker.stop()
+    assert finished, (tmp_path / "w.log").read_text()[-2000:]
+    for document in documents:
+        document.refresh_from_db()
+        assert (document.status, document.error, document.attempts) == (Document.Status.READY, "", 1)
+        assert document.chunk_count > 0
+
+
+def test_an_unreachable_embedding_service_is_retried_later_not_failed(settings):
+    settings.EMBEDDINGS_BASE_URL = "http://127.0.0.1:9/v1"
+    document = upload(make_user(), "later.txt", long_text(2))
+    assert ingestion.ingest(document.pk) == "queued"
+    document.refresh_from_db()
+    assert "Retrying shortly" in document.error
+    assert "embedding service" in document.error
+
+
 @pytest.mark.parametrize(
     ("name", "content", "expect"),
     [
