@@ -197,7 +197,6 @@ def main() -> None:
     env = os.environ | {
         "LLM_MODELS": json.dumps(models),
         "LOG_LEVEL": "WARNING",
-        "EMBEDDING_WARMUP": "false",
         "DB_POOL_MAX": "20",
         "DJANGO_SETTINGS_MODULE": "genaisite.settings.development",
         "DEBUG": "false",

@@ -20,6 +20,7 @@ from django.conf import settings
 
 from accounts.db import in_db_thread
 from chat import grounding, guardrails, llm, quotas
+from chat.delta_batching import DeltaBatcher
 from chat.models import Message
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ async def _run(generation: Generation) -> None:
         await asyncio.wait([generation._stream_task])
         if generation._stream_task.cancelled():
             await recorder.show_held_back()
+        await recorder.deltas.drain()  # every piece of text goes out before the closing events
         outcome = recorder.outcome(cancelled=generation._stream_task.cancelled())
         generation.outcome = outcome
         if outcome.status == Message.Status.FAILED:
@@ -183,6 +185,7 @@ async def _run(generation: Generation) -> None:
         await _save_outcome(request, outcome)
         await generation.publish(done_event(request, outcome))
     finally:
+        recorder.deltas.stop()
         watcher.cancel()
         await layer.group_discard(control_group(request.conversation_id), channel)
         _running.pop(request.conversation_id, None)
@@ -228,6 +231,7 @@ class _Recorder:
         self.grounding: grounding.Grounding | None = None
         self.pieces = 0  # as the model sent them, before the guard: a fallback count of completion tokens
         self.cut = False
+        self.deltas = DeltaBatcher(str(generation.request.message_id), generation.publish)
 
     async def stream(self) -> None:
         request = self.generation.request
@@ -294,7 +298,7 @@ class _Recorder:
         offset = generation.length
         generation.parts.append(text)
         generation.length += len(text)
-        await generation.publish({"type": "delta", "message_id": message_id, "offset": offset, "text": text})
+        await self.deltas.add(offset, text)
         if now - self.last_flush >= settings.CHAT_FLUSH_SECONDS and (self.flushing is None or self.flushing.done()):
             # In the background: the next token must not wait for the database.
             self.last_flush = now

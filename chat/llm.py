@@ -212,8 +212,12 @@ async def stream_chat(model: ModelConfig, messages: list[dict], *, max_tokens: i
     for attempt in range(settings.LLM_RETRIES + 1):
         produced = 0
         try:
-            async with asyncio.timeout_at(_deadline(started)):
-                async for chunk in _stream_once(model, messages, max_tokens, extra):
+            async with (
+                asyncio.timeout_at(_deadline(started)),
+                contextlib.aclosing(_stream_once(model, messages, max_tokens, extra)) as chunks,
+            ):
+                # aclosing: when our consumer hangs up, the upstream response is closed now, not at collection.
+                async for chunk in chunks:
                     produced += 1 if chunk.text else 0
                     yield chunk
             return
@@ -233,8 +237,8 @@ def _deadline(started: float) -> float:
 def _worth_retrying(error: LLMError, attempt: int, started: float) -> bool:
     if not error.retryable or attempt >= settings.LLM_RETRIES:
         return False
-    # A server that cut or emptied an answer nobody saw yet is retried at once; one that cannot be reached is
-    # retried only briefly, so the failure reaches the user within the promised time (2 s).
+    # A server that cut or emptied an answer nobody saw yet is retried (after the same short backoff) however long
+    # it took; one that cannot be reached only briefly, so the failure reaches the user within the promised 2 s.
     return error.code in INCOMPLETE_CODES or time.monotonic() - started <= RETRY_WINDOW_SECONDS
 
 

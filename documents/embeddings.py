@@ -9,6 +9,7 @@ library: small, fast, no torch), loaded once per process under a lock.
 import base64
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 REQUEST_TEXTS = 256  # texts per request: large enough to keep the service's batches full
 HEALTH_TIMEOUT = 2.0
+INTERACTIVE_TIMEOUT = 5.0
 
 
 class EmbeddingError(ServiceError):
@@ -54,9 +56,11 @@ def _decode(item: object) -> np.ndarray:
     return np.asarray(embedding, dtype=np.float32)
 
 
-def _request(texts: list[str]) -> list[np.ndarray]:
+def _request(texts: list[str], *, interactive: bool = False) -> list[np.ndarray]:
+    # A question being answered waits for this: fail fast (and answer without sources) rather than hang.
+    api = _api().with_options(timeout=INTERACTIVE_TIMEOUT, max_retries=1) if interactive else _api()
     try:
-        response = _api().embeddings.create(
+        response = api.embeddings.create(
             model=settings.EMBEDDINGS_MODEL,
             input=texts,
             dimensions=settings.EMBEDDING_DIMENSIONS,
@@ -76,24 +80,32 @@ def embed_texts(texts: list[str]) -> np.ndarray:
     """Unit-length float32 vectors, one row per text."""
     if not texts:
         return np.zeros((0, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
-    rows: list[np.ndarray] = []
-    for start in range(0, len(texts), REQUEST_TEXTS):
-        rows += _request(texts[start : start + REQUEST_TEXTS])
+    parts = [texts[start : start + REQUEST_TEXTS] for start in range(0, len(texts), REQUEST_TEXTS)]
+    if len(parts) == 1:
+        rows = _request(parts[0])
+    else:
+        # Two requests at the service at once: it encodes one while the other travels, so it never waits.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed-request") as pool:
+            rows = [row for part in pool.map(_request, parts) for row in part]
     vectors = np.vstack(rows).astype(np.float32, copy=False)
     # Normalised here too: a hosted API may not, and cosine distance in pgvector assumes nothing either way.
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def embed_query(text: str) -> np.ndarray:
-    return embed_texts([text])[0]
+    """One text for someone waiting (a search, a citation check): a short timeout instead of the batch one."""
+    vector = np.asarray(_request([text], interactive=True)[0], dtype=np.float32)
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
 
 def readiness() -> tuple[bool, str]:
-    """The embedded service answers its health check; a configured API is trusted (probing it would cost money)."""
-    if not settings.EMBEDDED_EMBEDDINGS:
+    """The service answers its health check (the embedded one, TEI, vLLM); a hosted API without one is trusted
+    (probing it would cost money)."""
+    url = health_url(settings.EMBEDDINGS_BASE_URL) if settings.EMBEDDED_EMBEDDINGS else settings.EMBEDDINGS_HEALTH_URL
+    if not url:
         return True, f"{settings.EMBEDDINGS_MODEL} at {settings.EMBEDDINGS_BASE_URL}"
     try:
-        response = httpx.get(health_url(settings.EMBEDDINGS_BASE_URL), timeout=HEALTH_TIMEOUT)
+        response = httpx.get(url, timeout=HEALTH_TIMEOUT)
     except httpx.HTTPError as exc:
         return False, f"embedding service unreachable at {settings.EMBEDDINGS_BASE_URL}: {type(exc).__name__}"
     if response.status_code != 200:

@@ -8,12 +8,14 @@ a lapsed lease; the reaper re-queues the document, or fails it after INGEST_MAX_
 with backoff.
 """
 
+import itertools
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -32,8 +34,9 @@ from documents.services import announce
 logger = logging.getLogger(__name__)
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
-# Large batches let sentence-transformers sort by length and pad less; progress is reported once per batch.
+# Texts per request to the embedding service (it sorts each by length and pads less); progress once per batch.
 EMBED_BATCH = 256
+EMBED_IN_FLIGHT = 2  # one being encoded, one waiting: the model never idles between batches
 # Where each stage starts on the progress bar.
 PROGRESS = {"extracting": 2, "chunking": 20, "embedding": 25, "ready": 100}
 
@@ -145,11 +148,16 @@ def _run_stages(document: Document) -> None:
     )
     extract_seconds = lap()
     _save(document, status=Document.Status.CHUNKING, progress=PROGRESS["chunking"], pages=extracted.pages)
-    drafts = chunking.chunk_blocks(extracted.blocks)
-    chunk_seconds = lap()
-    _save(document, status=Document.Status.EMBEDDING, progress=PROGRESS["embedding"])
     Chunk.objects.filter(document=document).delete()  # what an earlier, interrupted attempt left
-    _embed(document, drafts)
+    with ThreadPoolExecutor(max_workers=EMBED_IN_FLIGHT, thread_name_prefix="embed-ahead") as ahead:
+        # The first batch is embedded (by the service, in another process) while the rest is still being cut.
+        chunks = chunking.iter_chunks(extracted.blocks)
+        drafts = list(itertools.islice(chunks, EMBED_BATCH))
+        first = ahead.submit(_vectors_for, drafts) if drafts else None
+        drafts = drafts + list(chunks)  # a new list: the first batch's request may still be reading the old
+        chunk_seconds = lap()
+        _save(document, status=Document.Status.EMBEDDING, progress=PROGRESS["embedding"])
+        _embed(document, drafts, ahead, first)
     _finish(document, len(drafts), truncated=extracted.truncated)
     logger.info(
         "ingested %s: %d chunks; extract %.2f s, chunk %.2f s, embed and store %.2f s (%.1f chunks/s)",
@@ -195,21 +203,23 @@ def _copy_chunks(document: Document, start: int, drafts: list[chunking.ChunkDraf
             )
 
 
-def _embed(document: Document, drafts: list[chunking.ChunkDraft]) -> None:
-    """Embed in batches, asking for the next batch's vectors while this one is stored: the embedding service works
-    in another process, so it never waits for our database writes."""
+def _embed(document: Document, drafts: list[chunking.ChunkDraft], ahead: ThreadPoolExecutor, first) -> None:
+    """Embed in batches with EMBED_IN_FLIGHT requests at the service at once, storing each batch as it returns:
+    the service (another process) then always has the next batch queued and never waits for us."""
     batches = [drafts[start : start + EMBED_BATCH] for start in range(0, len(drafts), EMBED_BATCH)]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-ahead") as ahead:
-        pending = ahead.submit(_vectors_for, batches[0]) if batches else None
-        for index, batch in enumerate(batches):
-            vectors = pending.result()
-            pending = ahead.submit(_vectors_for, batches[index + 1]) if index + 1 < len(batches) else None
-            start = index * EMBED_BATCH
-            _copy_chunks(document, start, batch, vectors)
-            done = start + len(batch)
-            progress = PROGRESS["embedding"] + int((99 - PROGRESS["embedding"]) * done / len(drafts))
-            if progress != document.progress:
-                _save(document, progress=progress)
+    in_flight = deque([first] if first else [])
+    asked = len(in_flight)
+    for index, batch in enumerate(batches):
+        while asked < len(batches) and len(in_flight) < EMBED_IN_FLIGHT:
+            in_flight.append(ahead.submit(_vectors_for, batches[asked]))
+            asked += 1
+        vectors = in_flight.popleft().result()
+        start = index * EMBED_BATCH
+        _copy_chunks(document, start, batch, vectors)
+        done = start + len(batch)
+        progress = PROGRESS["embedding"] + int((99 - PROGRESS["embedding"]) * done / len(drafts))
+        if progress != document.progress:
+            _save(document, progress=progress)
 
 
 def _vectors_for(batch: list[chunking.ChunkDraft]):

@@ -14,7 +14,8 @@ trap 'rm -rf "$work"' EXIT
 say "building llama.cpp's server once from llama-cpp-python $version (about 8 minutes on 2 cores); cached in $(dirname "$dest")"
 say "[1/3] downloading the pinned source (75 MB) from PyPI"
 # pip prepares the sdist's metadata (~30 s) even for a download; it is the one client that reaches PyPI here.
-python3 -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+# PYTHON: the interpreter whose pip to use (setup.sh passes the new virtualenv's).
+"${PYTHON:-python3}" -m pip download --quiet --disable-pip-version-check --no-deps --no-binary llama-cpp-python \
   "llama-cpp-python==$version" -d "$work" 2> >(grep -v "^WARNING: Location '" >&2)
 tar -xzf "$work"/llama_cpp_python-"$version".tar.gz -C "$work"
 source_dir="$work/llama_cpp_python-$version/vendor/llama.cpp"

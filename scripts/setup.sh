@@ -42,7 +42,7 @@ LLAMA_CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_SER
 LLAMA_KEY=$(echo "$LLAMA_VERSION ${LLAMA_CMAKE_FLAGS[*]}" | sha256sum | cut -c1-12)
 LLAMA_SERVER=$BUILD_CACHE/llama-server-$LLAMA_VERSION-$LLAMA_KEY/llama-server
 if [ ! -x "$LLAMA_SERVER" ]; then
-  scripts/build-llama-server.sh "$LLAMA_VERSION" "$LLAMA_SERVER" "${LLAMA_CMAKE_FLAGS[@]}"
+  PYTHON="$VENV/bin/python" scripts/build-llama-server.sh "$LLAMA_VERSION" "$LLAMA_SERVER" "${LLAMA_CMAKE_FLAGS[@]}"
 fi
 install -m 0755 "$LLAMA_SERVER" "$VENV/bin/llama-server"
 

@@ -124,6 +124,9 @@ EMBEDDINGS_BASE_URL = env_http_url("EMBEDDINGS_BASE_URL") or f"http://127.0.0.1:
 EMBEDDINGS_API_KEY = env_str("EMBEDDINGS_API_KEY", "local-no-key")
 EMBEDDINGS_MODEL = env_str("EMBEDDINGS_MODEL", "all-MiniLM-L6-v2" if EMBEDDED_EMBEDDINGS else "text-embedding-3-small")
 EMBEDDINGS_TIMEOUT = float(env_int("EMBEDDINGS_TIMEOUT", 60, minimum=1))
+# The health check of a configured embeddings API, asked by /readyz (TEI and vLLM have /health; the embedded service
+# is always asked on its own). Unset for a hosted API, which readiness then trusts rather than paying for a probe.
+EMBEDDINGS_HEALTH_URL = env_http_url("EMBEDDINGS_HEALTH_URL") or ""
 
 # --- Documents -----------------------------------------------------------------------------------------------
 DOCUMENT_MAX_EXTRACTED_CHARS = env_int("DOCUMENT_MAX_EXTRACTED_CHARS", 3_000_000, minimum=1000)

@@ -55,6 +55,7 @@ def streamed_text(frames: list[dict]) -> str:
 
 
 async def test_a_message_streams_token_by_token_and_is_saved(fake_llm):
+    fake_llm.tokens_per_second = 20  # tokens further apart than the coalescing window: one delta each
     conversation, key = await conversation_for()
     socket = await open_socket(conversation, key)
     await socket.send_json_to({"type": "send", "content": "alpha please"})
@@ -63,7 +64,7 @@ async def test_a_message_streams_token_by_token_and_is_saved(fake_llm):
     assert frames[0]["user_message"]["content"] == "alpha please"
     deltas = [frame for frame in frames if frame["type"] == "delta"]
     # A delta per token, give or take: the PII guard holds back a digit glued to a word until the next word.
-    assert len(deltas) >= 8
+    assert len(deltas) >= 7
     assert max(len(delta["text"]) for delta in deltas) <= len("alpha:0 alpha:")
     done = frames[-1]
     assert done["status"] == "complete"
@@ -77,6 +78,22 @@ async def test_a_message_streams_token_by_token_and_is_saved(fake_llm):
     usage = await db(DailyUsage.objects.get)(user_id=conversation.owner_id)
     assert usage.completion_tokens == 8
     assert usage.requests == 1
+    await socket.disconnect()
+
+
+async def test_tokens_that_arrive_together_travel_in_fewer_frames_in_order(fake_llm, settings):
+    settings.LLM_MODELS = [m | {"max_output_tokens": 200} for m in settings.LLM_MODELS]
+    fake_llm.tokens_per_second = 400  # a token every 2.5 ms: ten of them per coalescing window
+    conversation, key = await conversation_for()
+    socket = await open_socket(conversation, key)
+    await socket.send_json_to({"type": "send", "content": "burst"})
+    frames = await frames_until_done(socket)
+    deltas = [frame for frame in frames if frame["type"] == "delta"]
+    done = frames[-1]
+    assert done["content"] == streamed_text(frames) == "".join(f"burst:{i} " for i in range(200))
+    assert done["usage"]["completion_tokens"] == 200
+    assert len(deltas) < 200 / 3, f"{len(deltas)} frames for 200 tokens: not coalesced"
+    assert len(deltas) > 5, "coalesced into a few frames, yet still streamed"
     await socket.disconnect()
 
 

@@ -42,4 +42,12 @@ def test_an_openai_compatible_embeddings_api_can_replace_the_local_model(fake_ll
         384,
         ["alpha", "beta", "alpha"],
     )
-    assert embeddings.readiness() == (True, f"fake-embed at {fake_llm.base_url}")
+    assert embeddings.readiness() == (True, f"fake-embed at {fake_llm.base_url}")  # a hosted API is trusted
+
+
+def test_a_configured_embeddings_api_with_a_health_url_is_asked_there(settings):
+    settings.EMBEDDED_EMBEDDINGS, settings.EMBEDDINGS_BASE_URL = False, "http://127.0.0.1:9/v1"
+    settings.EMBEDDINGS_HEALTH_URL = "http://127.0.0.1:9/health"
+    ready, detail = embeddings.readiness()
+    assert ready is False
+    assert "unreachable" in detail
