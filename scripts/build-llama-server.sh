@@ -11,7 +11,7 @@ say() { echo "setup: llama-server: $*"; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/genaisite-llama.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-say "building llama.cpp's server once from llama-cpp-python $version (about 8 minutes on 2 cores); cached in $(dirname "$dest")"
+say "building llama.cpp's server once from llama-cpp-python $version (4 to 8 minutes on 2 cores); cached in $(dirname "$dest")"
 say "[1/3] downloading the pinned source (75 MB) from PyPI"
 # pip prepares the sdist's metadata (~30 s) even for a download; it is the one client that reaches PyPI here.
 # PYTHON: the interpreter whose pip to use (setup.sh passes the new virtualenv's).
