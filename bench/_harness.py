@@ -85,3 +85,18 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[index]
+
+
+def bench_accounts(count: int, model: str) -> tuple[str, list[str]]:
+    """A bench user whose limits never interfere, an API key and ``count`` titled conversations (Django set up)."""
+    from accounts.models import Role, RolePolicy, User
+    from accounts.services import api_key_create
+    from chat.models import Conversation
+
+    RolePolicy.objects.update(requests_per_minute=100_000, daily_token_budget=2_000_000_000)
+    user = User.objects.create_user(username="bench", password="bench-password-123", role=Role.MEMBER)
+    _, key = api_key_create(user=user, name="bench", scopes=["chat", "read"])
+    conversations = Conversation.objects.bulk_create(
+        [Conversation(owner=user, model=model, title=f"bench {i}") for i in range(count)]
+    )
+    return key, [str(c.pk) for c in conversations]

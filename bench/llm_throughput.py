@@ -34,7 +34,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from _harness import BASE_DIR, Child, bench_database, cpu_seconds, free_port, percentile
+from _harness import BASE_DIR, Child, bench_accounts, bench_database, cpu_seconds, free_port, percentile
 
 MODEL = "smollm2-135m-instruct"
 # Asked for several paragraphs, the model runs to max_tokens: plain questions ("Why is the sky blue?") end early in
@@ -402,17 +402,7 @@ def start_old_server(python: str, logs: Path) -> tuple[Child, str]:
 
 
 def setup_accounts(count: int) -> tuple[str, list[str]]:
-    from accounts.models import Role, RolePolicy, User
-    from accounts.services import api_key_create
-    from chat.models import Conversation
-
-    RolePolicy.objects.update(requests_per_minute=100_000, daily_token_budget=2_000_000_000)
-    user = User.objects.create_user(username="bench", password="bench-password-123", role=Role.MEMBER)
-    _, key = api_key_create(user=user, name="bench", scopes=["chat", "read"])
-    conversations = Conversation.objects.bulk_create(
-        [Conversation(owner=user, model=MODEL, title=f"bench {i}") for i in range(count)]
-    )
-    return key, [str(c.pk) for c in conversations]
+    return bench_accounts(count, MODEL)
 
 
 def start_stack(args, logs: Path, llm_url: str) -> tuple[list[Child], Stack]:

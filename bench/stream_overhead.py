@@ -20,7 +20,7 @@ import random
 import sys
 import time
 
-from _harness import BASE_DIR, Child, bench_database, cpu_seconds, free_port, percentile
+from _harness import BASE_DIR, Child, bench_accounts, bench_database, cpu_seconds, free_port, percentile
 
 MODEL = "fake-echo"
 
@@ -167,17 +167,7 @@ def setup_accounts(count: int) -> tuple[str, list[str]]:
     import django
 
     django.setup()
-    from accounts.models import Role, RolePolicy, User
-    from accounts.services import api_key_create
-    from chat.models import Conversation
-
-    RolePolicy.objects.update(requests_per_minute=100_000, daily_token_budget=2_000_000_000)
-    user = User.objects.create_user(username="bench", password="bench-password-123", role=Role.MEMBER)
-    _, key = api_key_create(user=user, name="bench", scopes=["chat", "read"])
-    conversations = Conversation.objects.bulk_create(
-        [Conversation(owner=user, model=MODEL, title=f"bench {i}") for i in range(count)]
-    )
-    return key, [str(c.pk) for c in conversations]
+    return bench_accounts(count, MODEL)
 
 
 def main() -> None:

@@ -6,7 +6,9 @@ tokens ("jane.doe@" + "example.com") is caught whole. Held back is at most the t
 and the word being written, so the stream lags by a word or two, never by a sentence.
 
 Numbers are checked, not just shaped: IBANs must pass ISO 7064 mod 97, card numbers the Luhn check, and phone
-numbers need 9 to 15 digits written in a phone-like way, so years, amounts and ids stay as they are.
+numbers need 9 to 15 digits written the way phones are written, so years, amounts and ids stay as they are: a
+number glued to a dot, colon, slash or "#" (an IP address, a version, a time) is not a phone; neither is one that
+holds a date, a run of years or of small numbers, or one labelled as an order, invoice, ticket or tracking number.
 """
 
 import re
@@ -15,8 +17,22 @@ from collections.abc import Callable
 
 EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
-CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
-PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ -]?)?(?:\(\d{1,4}\)[ -]?)?\d{2,5}(?:[ -]\d{2,5}){1,4}(?![\w-])")
+CARD = re.compile(r"(?<![\d.:/-])\d(?:[ -]?\d){12,18}(?![\d-]|[.:/]\d)")
+# After a country code the first group may be a single digit ("+31 6 1234 5678"); a phone never touches a dot,
+# colon, slash or "#" followed by digits (IP addresses, versions, times, ticket numbers).
+PHONE = re.compile(
+    r"(?<![\w+.:/#-])(?:\+\d{1,3}[ -]?\d{1,5}|(?:\(\d{1,4}\)[ -]?)?\d{2,5})(?:[ -]\d{2,5}){1,4}(?![\w-]|[.:/,]\d)"
+)
+# Words that say the number after them is not someone's phone, and words that say it is.
+_NOT_A_PHONE = re.compile(
+    r"\b(?:order|invoice|receipt|ticket|tracking|ref|reference|serial|isbn|sku|booking|confirmation|po|batch|lot)"
+    # then "no." / ":" and at most a prefix: letters ("INV-") or up to three groups with digits ("1Z 999 AA1")
+    r"(?:\s*(?:no|nr|num|number|id|code)\b\.?)?\s*[:#]?\s*(?:[A-Za-z]{1,6}[ -]?)?"
+    r"(?:(?=[A-Za-z]*\d)[A-Za-z0-9]{1,6}[ -]?){0,3}$",
+    re.IGNORECASE,
+)
+_DATE = re.compile(r"(?:19|20)\d\d-\d{1,2}-\d{1,2}|\d{1,2}-\d{1,2}-(?:19|20)\d\d")
+_YEAR = re.compile(r"(?:19|20)\d\d")
 LABELS = {
     "email": "[email redacted]",
     "iban": "[IBAN redacted]",
@@ -43,38 +59,64 @@ def iban_valid(candidate: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
-def _is_card(match: str) -> bool:
-    return 13 <= len(_digits(match)) <= 19 and luhn_valid(_digits(match))
+def isbn13_valid(number: str) -> bool:
+    return (
+        len(number) == 13
+        and number[:3] in ("978", "979")
+        and sum(int(c) * (1 if i % 2 == 0 else 3) for i, c in enumerate(number)) % 10 == 0
+    )
 
 
-def _is_phone(match: str) -> bool:
-    # A leading "+" or "(…)" says phone; otherwise ask for at least two separators ("555 123 4567", "06-1234-5678").
-    phone_like = match.startswith(("+", "(")) or len(re.findall(r"[ -]", match)) >= 2
-    return 9 <= len(_digits(match)) <= 15 and phone_like
+def _is_card(match: re.Match) -> bool:
+    digits = _digits(match.group())
+    return 13 <= len(digits) <= 19 and luhn_valid(digits) and not ("-" in match.group() and isbn13_valid(digits))
+
+
+def _is_phone(match: re.Match) -> bool:
+    text = match.group()
+    if not 9 <= len(_digits(text)) <= 15:
+        return False
+    groups = re.findall(r"\d+", text)
+    if text.startswith(("+", "(")):
+        return True  # a country or area code says phone
+    if len(groups) < 3 or len(groups[-1]) < 3:
+        return False  # "555 123 4567", "06-1234-5678": at least two separators, and a long last group
+    if _DATE.search(text) or all(len(group) == 4 and _YEAR.fullmatch(group) for group in groups):
+        return False  # a date ("2026-12-01 18") or a run of years
+    if all(len(group) <= 2 for group in groups[:-1]) and len(groups) > 4:
+        return False  # a run of small numbers ("12 15 18 21 240")
+    # The label must stand right before the number ('Invoice no. 4417 ...'), so 'in case of need call ...' and
+    # 'Order questions: phone ...' stay phones.
+    return not _NOT_A_PHONE.search(match.string, max(0, match.start() - 48), match.start())
 
 
 # In order: an IBAN or a card number must not be half-eaten by the phone pattern first.
-CHECKS: list[tuple[str, re.Pattern, Callable[[str], bool]]] = [
+CHECKS: list[tuple[str, re.Pattern, Callable[[re.Match], bool]]] = [
     ("email", EMAIL, lambda match: True),
-    ("iban", IBAN, iban_valid),
+    ("iban", IBAN, lambda match: iban_valid(match.group())),
     ("card", CARD, _is_card),
     ("phone", PHONE, _is_phone),
 ]
 
 
-def redact(text: str, found: Counter | None = None) -> str:
-    """``text`` with every e-mail address, IBAN, card and phone number replaced by a label; counts go to ``found``."""
+def redact(text: str, found: Counter | None = None, *, context: str = "") -> str:
+    """``text`` with every e-mail address, IBAN, card and phone number replaced by a label; counts go to ``found``.
+
+    ``context`` is what came just before ``text`` (already dealt with): read for labels such as "Order", never
+    changed nor returned."""
+    text = context + text
+    start = len(context)
     for kind, pattern, valid in CHECKS:
 
-        def replace(match: re.Match, kind: str = kind, valid: Callable[[str], bool] = valid) -> str:
-            if not valid(match.group()):
+        def replace(match: re.Match, kind: str = kind, valid: Callable[[re.Match], bool] = valid) -> str:
+            if match.start() < start or not valid(match):
                 return match.group()
             if found is not None:
                 found[kind] += 1
             return LABELS[kind]
 
         text = pattern.sub(replace, text)
-    return text
+    return text[start:]
 
 
 # A word that could be part of a phone, card or IBAN: has a digit, or is a short all-caps group ("WEST" in
@@ -113,13 +155,20 @@ def _hold_from(buffer: str) -> int:
 class StreamRedactor:
     """Feed pieces as they come; emits redacted text that is final. Call ``finish`` at the end for the rest."""
 
+    CONTEXT_CHARS = 64  # of text already let through, read for labels ("Invoice no. …")
+
     def __init__(self, *, enabled: bool = True) -> None:
         self.enabled = enabled  # disabled: still holds back words (a canary check may need them), redacts nothing
         self.pending = ""
+        self.context = ""
         self.found: Counter = Counter()
 
     def _redact(self, text: str) -> str:
-        return redact(text, self.found) if self.enabled and text else text
+        if not self.enabled or not text:
+            return text
+        redacted = redact(text, self.found, context=self.context)
+        self.context = (self.context + text)[-self.CONTEXT_CHARS :]
+        return redacted
 
     def feed(self, piece: str) -> str:
         self.pending += piece

@@ -176,3 +176,63 @@ def test_an_answer_without_the_canary_passes_whole():
     text = "Here is a plain answer with a number 42 and no secrets."
     assert _stream_through(guard, text) == text
     assert not guard.leaked
+
+
+# Ordinary text that looks numeric: log lines, dates and times, order and invoice numbers, postcodes, IP addresses,
+# versions, ISBNs, runs of years and scores. Redaction must leave every one of them exactly as it is.
+ORDINARY = [
+    "2026-12-01 18:54:46,768 INFO huey.consumer: Shutting down",
+    "2026-12-01 18:54:46 WARNING retrying",
+    "[01/Dec/2026:22:22:46] GET /healthz 200 16",
+    "Logged at 01.12.2026 18:54 by the scheduler",
+    "Date range 2024-01-15 to 2024-02-15, times 09:30 - 10:45 and 14:00 - 15:30.",
+    "Order 2026-4417-9981 has shipped.",
+    "Your order number is 112-4417995-2231862.",
+    "Invoice INV-2026-000123 is due on 15-01-2027.",
+    "Invoice no. 4417 9981 2231 is paid.",
+    "Ticket #2026 1145 3321 was closed.",
+    "Tracking: 1Z 999 AA1 01 2345 6784",
+    "Postcode SW1A 1AA; ZIP 94105-1234; 1012 AB Amsterdam; 75008 Paris.",
+    "Server 10.0.0.1 443 12345 responded; client 192.168.10.254 port 5432.",
+    "IPv6 2001:db8::ff00:42:8329 and 10.20.30.40.",
+    "Upgrade from 3.11.7 to 3.12.1 (build 20240115 1203 44).",
+    "ISBN 978-3-16-148410-0 and ISBN-10 0-306-40615-2.",
+    "Between 2019 2020 2021 and 2022 sales rose.",
+    "Scores: 12 15 18 21 24 27 30 in rounds.",
+    "Coordinates 52.3676 4.9041; amounts 1 200 000 and 3 450 000 euros.",
+]
+PERSONAL = [
+    "Call me on +44 20 7946 0958.",
+    "Phone: (555) 123-4567",
+    "ring 555 123 4567 tonight",
+    "my mobile is 06-1234-5678",
+    "tel. +31 6 1234 5678",
+    "+1-202-555-0147",
+    "In case of an order problem call 555 123 4567 today.",
+    "Order questions: phone 020 7946 0958.",
+    "card 4111 1111 1111 1111",
+]
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_numbers_dates_and_ids_pass_unchanged(text):
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize("text", PERSONAL)
+def test_phone_and_card_numbers_are_still_redacted(text):
+    found = Counter()
+    redacted = redact(text, found)
+    assert sum(found.values()) == 1, redacted
+    assert "redacted]" in redacted
+    assert not any(group in redacted for group in ("7946", "123-4567", "4567", "1234 5678", "0147", "1111"))
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_a_label_in_an_earlier_piece_still_counts_in_the_stream(size):
+    text = "Invoice no. 4417 9981 2231 is paid; call 555 123 4567 about it."
+    redactor, shown = StreamRedactor(), ""
+    for position in range(0, len(text), size):
+        shown += redactor.feed(text[position : position + size])
+    shown += redactor.finish()
+    assert shown == redact(text) == "Invoice no. 4417 9981 2231 is paid; call [phone redacted] about it."
