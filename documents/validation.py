@@ -53,20 +53,44 @@ def kind_for(filename: str) -> str:
     return EXTENSIONS[extension]
 
 
+def _has_no_real_extension(filename: str) -> bool:
+    """ "LICENSE", "notes", "MPL-2.0": names whose "extension" is absent or a version number."""
+    extension = os.path.splitext(filename)[1]
+    return not extension or extension[1:].isdigit()
+
+
+def looks_like_text(head: bytes) -> bool:
+    """UTF-8 without NUL bytes, nearly all printable: a plain-text file, whatever its name."""
+    if not head or b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # only a character cut at the end of the sniffed bytes is forgiven
+            return False
+        text = head[: exc.start].decode("utf-8")
+    printable = sum(ch.isprintable() or ch in "\n\r\t\f" for ch in text)
+    return printable >= 0.97 * len(text)
+
+
 def check_upload(upload: BinaryIO, *, filename: str, size: int, max_bytes: int) -> CheckedUpload:
     clean_name = sanitize_filename(filename)
-    kind = kind_for(clean_name)
     if size == 0:
         raise refuse("empty_file", "The file is empty.")
+    upload.seek(0)
+    head = upload.read(SNIFF_BYTES)
+    upload.seek(0)
+    if os.path.splitext(clean_name)[1].lower() not in EXTENSIONS and _has_no_real_extension(clean_name):
+        # No extension to go by: recognised by its content, as text, or refused like any unknown type.
+        kind = "txt" if looks_like_text(head) else kind_for(clean_name)
+    else:
+        kind = kind_for(clean_name)
     if size > max_bytes:
         raise refuse(
             "file_too_large",
             f"The file is {size / 1_048_576:.1f} MB; your limit is {max_bytes / 1_048_576:.0f} MB.",
             status=413,
         )
-    upload.seek(0)
-    head = upload.read(SNIFF_BYTES)
-    upload.seek(0)
     _check_magic(kind, head, clean_name)
     if kind == "docx":
         _check_docx_archive(upload)

@@ -47,6 +47,8 @@ def test_every_supported_format_is_accepted_and_queued(name, content):
         ("fake.docx", b"PK\x03\x04 not really a zip", 400, "corrupt_file", "damaged"),
         ("zip.docx", docx_with_many_parts(3), 400, "type_mismatch", None),
         ("program.exe", b"MZ\x90\x00", 400, "unsupported_type", "not supported"),
+        ("firmware", b"\x7fELF\x02\x01\x01\x00\x00\x00", 400, "unsupported_type", "not supported"),
+        ("empty-notes", b"", 400, "empty_file", "empty"),
         ("bomb.docx", docx_bomb(40), 400, "suspicious_archive", "zip bombs"),
         ("many.docx", docx_with_many_parts(4000), 400, "suspicious_archive", "parts"),
         ("page.html", b"no markup at all, just words", 400, "type_mismatch", "HTML"),
@@ -112,3 +114,15 @@ def test_file_names_are_sanitised_and_never_used_for_storage():
     body = response.json()
     assert body["filename"] == "passwd_1_.txt"  # control character dropped, <> replaced
     assert ".." not in Document.objects.get(pk=body["id"]).file.name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["LICENSE", "notes", "MPL-2.0", "README"],
+)
+def test_a_text_file_without_an_extension_is_recognised_by_its_content(name):
+    content = "Mozilla Public License Version 2.0\n\n1. Definitions — “Contributor” means…\n".encode() * 40
+    response = upload(make_user(), name, content)
+    assert response.status_code == 201, response.content
+    document = Document.objects.get(pk=response.json()["id"])
+    assert (document.kind, document.filename) == ("txt", name)
