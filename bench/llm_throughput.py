@@ -354,7 +354,8 @@ def start(command: list[str], env: dict, ready_url: str, log: Path, timeout: flo
 
 
 def start_llama_server(args, logs: Path) -> tuple[Child, str]:
-    from genaisite.embedded.llm import health_url, llm_server_command, llm_server_env
+    from documents.embeddings import health_url
+    from genaisite.embedded.llm import llm_server_command, llm_server_env
 
     port = free_port()
     base_url = f"http://127.0.0.1:{port}/v1"
@@ -406,8 +407,8 @@ def setup_accounts(count: int) -> tuple[str, list[str]]:
 
 
 def start_stack(args, logs: Path, llm_url: str) -> tuple[list[Child], Stack]:
+    from documents.embeddings import health_url
     from genaisite.embedded.embedding_server import embedding_server_command
-    from genaisite.embedded.llm import health_url
 
     embeddings_port, app_port = free_port(), free_port()
     env = os.environ | {"EMBEDDED_EMBEDDINGS_PORT": str(embeddings_port)}

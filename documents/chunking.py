@@ -7,7 +7,6 @@ answer that straddles a boundary is still found. Each chunk keeps its page (PDF)
 
 import itertools
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -117,26 +116,17 @@ def _pack(units: list[Unit], path: str, limit: int, overlap: int) -> list[ChunkD
 
 
 def chunk_blocks(blocks: list[dict], *, limit: int | None = None, overlap: int | None = None) -> list[ChunkDraft]:
-    return list(iter_chunks(blocks, limit=limit, overlap=overlap))
-
-
-COUNT_WINDOW = 512  # paragraphs per tokenizer call: far cheaper than one call each, and the first chunks come early
-
-
-def iter_chunks(blocks: list[dict], *, limit: int | None = None, overlap: int | None = None) -> Iterator[ChunkDraft]:
-    """The document's chunks in order, produced section by section, so embedding can start on the first ones while
-    the rest are still being cut."""
     limit = limit or settings.CHUNK_TOKENS
     overlap = settings.CHUNK_OVERLAP_TOKENS if overlap is None else overlap
+    chunks = []
     sections = _sections(blocks)
-    paragraphs = [block["text"] for _, body in sections for block in body]
-    counts = itertools.chain.from_iterable(
-        _count(paragraphs[start : start + COUNT_WINDOW]) for start in range(0, len(paragraphs), COUNT_WINDOW)
-    )
+    # One tokenizer call for every paragraph of the document: far cheaper than one call each.
+    counts = iter(_count([block["text"] for _, body in sections for block in body]))
     for path, body in sections:
         units = [
             unit
             for number, block in enumerate(body)
             for unit in _units(block["text"], next(counts), block.get("page"), limit, paragraph=number)
         ]
-        yield from _pack(units, path, limit, overlap)
+        chunks += _pack(units, path, limit, overlap)
+    return chunks

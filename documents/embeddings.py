@@ -32,19 +32,21 @@ class EmbeddingError(ServiceError):
 
 
 _client_lock = threading.Lock()
-_clients: dict[tuple[str, str], openai.OpenAI] = {}
+_clients: dict[tuple[str, str, bool], openai.OpenAI] = {}
 
 
-def _api() -> openai.OpenAI:
-    key = (settings.EMBEDDINGS_BASE_URL, settings.EMBEDDINGS_API_KEY)
+def _api(*, interactive: bool = False) -> openai.OpenAI:
+    """One client per process, service and kind, shared by every thread (thread-safe, pooled, keep-alive). The
+    interactive one serves someone waiting (a search, a citation check): it fails fast rather than hangs."""
+    key = (settings.EMBEDDINGS_BASE_URL, settings.EMBEDDINGS_API_KEY, interactive)
     with _client_lock:
         if key not in _clients:
-            # Thread-safe and pooled: one per process and service, shared by every thread (keep-alive).
+            timeout = INTERACTIVE_TIMEOUT if interactive else settings.EMBEDDINGS_TIMEOUT
             _clients[key] = openai.OpenAI(
                 base_url=key[0],
                 api_key=key[1],
-                timeout=openai.Timeout(settings.EMBEDDINGS_TIMEOUT, connect=3.0),
-                max_retries=2,
+                timeout=openai.Timeout(timeout, connect=3.0),
+                max_retries=1 if interactive else 2,
             )
         return _clients[key]
 
@@ -57,10 +59,8 @@ def _decode(item: object) -> np.ndarray:
 
 
 def _request(texts: list[str], *, interactive: bool = False) -> list[np.ndarray]:
-    # A question being answered waits for this: fail fast (and answer without sources) rather than hang.
-    api = _api().with_options(timeout=INTERACTIVE_TIMEOUT, max_retries=1) if interactive else _api()
     try:
-        response = api.embeddings.create(
+        response = _api(interactive=interactive).embeddings.create(
             model=settings.EMBEDDINGS_MODEL,
             input=texts,
             dimensions=settings.EMBEDDING_DIMENSIONS,
@@ -87,15 +87,18 @@ def embed_texts(texts: list[str]) -> np.ndarray:
         # Two requests at the service at once: it encodes one while the other travels, so it never waits.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed-request") as pool:
             rows = [row for part in pool.map(_request, parts) for row in part]
-    vectors = np.vstack(rows).astype(np.float32, copy=False)
-    # Normalised here too: a hosted API may not, and cosine distance in pgvector assumes nothing either way.
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return _unit_rows(rows)
 
 
 def embed_query(text: str) -> np.ndarray:
     """One text for someone waiting (a search, a citation check): a short timeout instead of the batch one."""
-    vector = np.asarray(_request([text], interactive=True)[0], dtype=np.float32)
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+    return _unit_rows(_request([text], interactive=True))[0]
+
+
+def _unit_rows(rows: list[np.ndarray]) -> np.ndarray:
+    vectors = np.vstack(rows).astype(np.float32, copy=False)
+    # Normalised here too: a hosted API may not, and cosine distance in pgvector assumes nothing either way.
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def readiness() -> tuple[bool, str]:
@@ -114,7 +117,8 @@ def readiness() -> tuple[bool, str]:
 
 
 def health_url(base_url: str) -> str:
-    """The embedding service's own health check, beside its /v1 API."""
+    """The health check beside a server's /v1 API (the embedding service, llama-server, TEI, vLLM): 200 once its
+    model is loaded, and it never takes a generation slot."""
     return f"{base_url.rstrip('/').removesuffix('/v1')}/health"
 
 

@@ -8,7 +8,6 @@ a lapsed lease; the reaper re-queues the document, or fails it after INGEST_MAX_
 with backoff.
 """
 
-import itertools
 import logging
 import os
 import socket
@@ -148,16 +147,11 @@ def _run_stages(document: Document) -> None:
     )
     extract_seconds = lap()
     _save(document, status=Document.Status.CHUNKING, progress=PROGRESS["chunking"], pages=extracted.pages)
+    drafts = chunking.chunk_blocks(extracted.blocks)
+    chunk_seconds = lap()
+    _save(document, status=Document.Status.EMBEDDING, progress=PROGRESS["embedding"])
     Chunk.objects.filter(document=document).delete()  # what an earlier, interrupted attempt left
-    with ThreadPoolExecutor(max_workers=EMBED_IN_FLIGHT, thread_name_prefix="embed-ahead") as ahead:
-        # The first batch is embedded (by the service, in another process) while the rest is still being cut.
-        chunks = chunking.iter_chunks(extracted.blocks)
-        drafts = list(itertools.islice(chunks, EMBED_BATCH))
-        first = ahead.submit(_vectors_for, drafts) if drafts else None
-        drafts = drafts + list(chunks)  # a new list: the first batch's request may still be reading the old
-        chunk_seconds = lap()
-        _save(document, status=Document.Status.EMBEDDING, progress=PROGRESS["embedding"])
-        _embed(document, drafts, ahead, first)
+    _embed(document, drafts)
     _finish(document, len(drafts), truncated=extracted.truncated)
     logger.info(
         "ingested %s: %d chunks; extract %.2f s, chunk %.2f s, embed and store %.2f s (%.1f chunks/s)",
@@ -203,23 +197,24 @@ def _copy_chunks(document: Document, start: int, drafts: list[chunking.ChunkDraf
             )
 
 
-def _embed(document: Document, drafts: list[chunking.ChunkDraft], ahead: ThreadPoolExecutor, first) -> None:
+def _embed(document: Document, drafts: list[chunking.ChunkDraft]) -> None:
     """Embed in batches with EMBED_IN_FLIGHT requests at the service at once, storing each batch as it returns:
-    the service (another process) then always has the next batch queued and never waits for us."""
+    the service (another process, or a remote API) then always has the next batch queued and never waits for us."""
     batches = [drafts[start : start + EMBED_BATCH] for start in range(0, len(drafts), EMBED_BATCH)]
-    in_flight = deque([first] if first else [])
-    asked = len(in_flight)
-    for index, batch in enumerate(batches):
-        while asked < len(batches) and len(in_flight) < EMBED_IN_FLIGHT:
-            in_flight.append(ahead.submit(_vectors_for, batches[asked]))
-            asked += 1
-        vectors = in_flight.popleft().result()
-        start = index * EMBED_BATCH
-        _copy_chunks(document, start, batch, vectors)
-        done = start + len(batch)
-        progress = PROGRESS["embedding"] + int((99 - PROGRESS["embedding"]) * done / len(drafts))
-        if progress != document.progress:
-            _save(document, progress=progress)
+    with ThreadPoolExecutor(max_workers=EMBED_IN_FLIGHT, thread_name_prefix="embed-ahead") as ahead:
+        in_flight = deque(ahead.submit(_vectors_for, batch) for batch in batches[:EMBED_IN_FLIGHT])
+        for index, batch in enumerate(batches):
+            vectors = in_flight.popleft().result()
+            if index + EMBED_IN_FLIGHT < len(batches):
+                in_flight.append(ahead.submit(_vectors_for, batches[index + EMBED_IN_FLIGHT]))
+            _store_batch(document, index * EMBED_BATCH, batch, vectors, total=len(drafts))
+
+
+def _store_batch(document: Document, start: int, batch: list[chunking.ChunkDraft], vectors, *, total: int) -> None:
+    _copy_chunks(document, start, batch, vectors)
+    progress = PROGRESS["embedding"] + int((99 - PROGRESS["embedding"]) * (start + len(batch)) / total)
+    if progress != document.progress:
+        _save(document, progress=progress)
 
 
 def _vectors_for(batch: list[chunking.ChunkDraft]):

@@ -10,9 +10,10 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 
+from documents.embeddings import health_url
 from genaisite.embedded import postgres as embedded_postgres
 from genaisite.embedded.embedding_server import embedding_server_command
-from genaisite.embedded.llm import health_url, llm_server_command, llm_server_env
+from genaisite.embedded.llm import llm_server_command, llm_server_env
 from genaisite.embedded.processes import ManagedProcess, wait_for_http
 
 BASE_DIR = Path(settings.BASE_DIR)

@@ -71,8 +71,3 @@ def llm_server_command(*, port: int, model_alias: str, context: int, slots: int)
         "--cache-ram",
         "512",
     ]
-
-
-def health_url(base_url: str) -> str:
-    """llama-server's own health check (200 once the model is loaded): it never takes a slot."""
-    return f"{base_url.rstrip('/').removesuffix('/v1')}/health"

@@ -16,11 +16,10 @@ from django.conf import settings
 from django.core.management import call_command
 
 from accounts.services import initial_admin_ensure
-from documents.embeddings import health_url as embeddings_health_url
+from documents.embeddings import health_url
 from genaisite.embedded import EmbeddedServiceError
 from genaisite.embedded import postgres as embedded_postgres
 from genaisite.embedded.embedding_server import embedding_server_command
-from genaisite.embedded.llm import health_url as llm_health_url
 from genaisite.embedded.llm import llm_server_command, llm_server_env
 from genaisite.embedded.processes import ManagedProcess, wait_for_http
 
@@ -58,13 +57,13 @@ class Stack:
         call_command("migrate", interactive=False, verbosity=0)
         self._ensure_admin()
         if self.llm is not None:
-            wait_for_http(llm_health_url(settings.LLM_BASE_URL), process=self.llm, timeout=LLM_START_TIMEOUT)
+            wait_for_http(settings.LLM_HEALTH_URL, process=self.llm, timeout=LLM_START_TIMEOUT)
             slots = f"{settings.EMBEDDED_LLM_SLOTS} slots of {settings.EMBEDDED_LLM_CONTEXT} tokens"
             self.write(f"llm        {settings.LLM_MODEL} at {settings.LLM_BASE_URL} (llama-server, {slots})")
         else:
             self.write(f"llm        {settings.LLM_MODEL} at {settings.LLM_BASE_URL}")
         if self.embeddings is not None:
-            health = embeddings_health_url(settings.EMBEDDINGS_BASE_URL)
+            health = health_url(settings.EMBEDDINGS_BASE_URL)
             wait_for_http(health, process=self.embeddings, timeout=EMBEDDINGS_START_TIMEOUT)
             self.write(f"embeddings {settings.EMBEDDINGS_MODEL} at {settings.EMBEDDINGS_BASE_URL} (embedding service)")
         else:
