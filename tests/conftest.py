@@ -53,6 +53,8 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         server.stop()
 
 
+# The same answer to the same prompt on every run: a test on the real model passes or fails for a reason.
+LLM_TEST_SEED = 20261201
 LLM_TEST_SLOTS = 8
 LLM_TEST_CONTEXT = 2048
 
@@ -62,7 +64,7 @@ def llm_server_url(tmp_path_factory) -> str:
     """A real llama-server with the packaged SmolLM2 model and parallel slots, on a free loopback port."""
     port = free_port()
     command = llm_server_command(
-        port=port, model_alias=settings.LLM_MODEL, context=LLM_TEST_CONTEXT, slots=LLM_TEST_SLOTS
+        port=port, model_alias=settings.LLM_MODEL, context=LLM_TEST_CONTEXT, slots=LLM_TEST_SLOTS, seed=LLM_TEST_SEED
     )
     log_file = tmp_path_factory.mktemp("llm") / "llm.log"
     process = ManagedProcess("llm", command, env=llm_server_env(), cwd=BASE_DIR, log_file=log_file)

@@ -44,9 +44,11 @@ def llm_server_env() -> dict[str, str]:
     return {key: os.environ[key] for key in keep if key in os.environ}
 
 
-def llm_server_command(*, port: int, model_alias: str, context: int, slots: int) -> list[str]:
+def llm_server_command(*, port: int, model_alias: str, context: int, slots: int, seed: int | None = None) -> list[str]:
     """``context`` is each slot's own window: the KV cache is split evenly, so one long conversation can never
-    take another's room."""
+    take another's room. ``seed`` fixes sampling for requests that name none (tests want answers they can
+    reproduce; users want variety, so the server default stays random)."""
+    seeded = ["--seed", str(seed)] if seed is not None else []
     return [
         str(llama_server_binary()),
         "--model",
@@ -70,4 +72,5 @@ def llm_server_command(*, port: int, model_alias: str, context: int, slots: int)
         # Prompts of idle slots are kept for reuse; bounded, so a long-running server cannot grow without limit.
         "--cache-ram",
         "512",
+        *seeded,
     ]
