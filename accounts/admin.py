@@ -2,12 +2,12 @@
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import services
 from accounts.admin_access import RoleGatedReadOnly
+from accounts.errors import ServiceError
 from accounts.http import client_ip
 from accounts.models import MODERATION_ACTIONS, ApiKey, AuditEvent, PolicyOverride, RolePolicy, User
 from accounts.permissions import (
@@ -124,8 +124,8 @@ class UserAdmin(DjangoUserAdmin):
                     actor=request.user, user=user, reason="Suspended from the admin", ip=client_ip(request)
                 )
                 suspended += 1
-            except ValidationError as exc:
-                self.message_user(request, f"{user.username}: {exc.messages[0]}", messages.ERROR)
+            except ServiceError as exc:
+                self.message_user(request, f"{user.username}: {exc.message}", messages.ERROR)
         self.message_user(request, f"{suspended} user(s) suspended.", messages.SUCCESS)
 
     @admin.action(description="Reinstate selected users")

@@ -5,9 +5,12 @@ class ServiceError(Exception):
     websocket as an error frame and HTML views as a form or page error.
     """
 
-    def __init__(self, code: str, message: str, *, status: int = 400, retry_after: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, status: int = 400, retry_after: int | None = None, param: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.param = param  # the request field at fault (e.g. "messages[2].content"), when there is one

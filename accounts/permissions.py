@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404
 
-from accounts.models import Role, User
+from accounts.errors import ServiceError
+from accounts.models import ApiKey, Role, User
 from accounts.policies import policy_for
 
 
@@ -54,6 +55,19 @@ def capabilities_of(user: User | None) -> frozenset[str]:
 
 def has_capability(user: User | None, capability: str) -> bool:
     return capability in capabilities_of(user)
+
+
+def missing_scope(api_key: ApiKey | None, scope: str) -> str | None:
+    """Why a request made with ``api_key`` may not do what needs ``scope`` (None: it may). Sessions have every
+    scope; this is the one place the rule is written."""
+    if api_key is None or scope in api_key.scopes:
+        return None
+    return f"This API key lacks the '{scope}' scope."
+
+
+def require_scope(api_key: ApiKey | None, scope: str) -> None:
+    if (reason := missing_scope(api_key, scope)) is not None:
+        raise ServiceError("insufficient_scope", reason, status=403)
 
 
 def can_chat(user: User | None) -> bool:

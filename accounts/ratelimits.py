@@ -82,13 +82,19 @@ def principal(user: User, api_key_id: int | None = None) -> str:
     return f"key:{api_key_id}" if api_key_id is not None else f"user:{user.pk}"
 
 
-def check_request(user: User, api_key_id: int | None = None, *, model_request: bool = False) -> Decision:
-    """Count a signed-in user's request; a model request counts against both limits."""
+def check_request(
+    user: User, api_key_id: int | None = None, *, model_request: bool = False, request_counted: bool = False
+) -> Decision:
+    """Count a signed-in user's request; a model request counts against both limits (``request_counted``: the
+    general one was counted already, by the entry point)."""
     rate = policy_for(user).requests_per_minute
     who = principal(user, api_key_id)
-    overall = sliding_window(f"all:{who}", rate * settings.RATE_LIMIT_ALL_REQUESTS_FACTOR)
-    if not overall.allowed or not model_request:
-        return overall
+    if not request_counted:
+        overall = sliding_window(f"all:{who}", rate * settings.RATE_LIMIT_ALL_REQUESTS_FACTOR)
+        if not overall.allowed or not model_request:
+            return overall
+    elif not model_request:
+        return Decision(True, rate)
     return sliding_window(f"model:{who}", rate)
 
 
@@ -101,8 +107,10 @@ def refusal(decision: Decision, what: str = "requests") -> ServiceError:
     )
 
 
-def enforce(user: User, api_key_id: int | None = None, *, model_request: bool = False) -> None:
-    decision = check_request(user, api_key_id, model_request=model_request)
+def enforce(
+    user: User, api_key_id: int | None = None, *, model_request: bool = False, request_counted: bool = False
+) -> None:
+    decision = check_request(user, api_key_id, model_request=model_request, request_counted=request_counted)
     if not decision.allowed:
         raise refusal(decision, "model requests" if model_request else "requests")
 

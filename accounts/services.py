@@ -4,11 +4,12 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts import keys
+from accounts.errors import ServiceError
 from accounts.models import ApiKey, ApiKeyScope, AuditAction, AuditEvent, PolicyOverride, Role, RolePolicy, User
 from accounts.notifications import disconnect_user
 from accounts.permissions import can_manage_api_keys, can_manage_users
@@ -49,7 +50,11 @@ def user_signup(*, username: str, email: str, password: str) -> User:
     user = get_user_model()(username=username, email=email, role=Role.MEMBER)
     user.set_password(password)
     _sync_staff_flags(user)
-    user.full_clean()
+    try:
+        user.full_clean()
+    except ValidationError as exc:  # the sign-up form checked these already; other callers get our error type
+        field, problems = next(iter(exc.message_dict.items()))
+        raise ServiceError("invalid_user", problems[0], param=None if field == "__all__" else field) from None
     user.save()
     return user
 
@@ -57,7 +62,7 @@ def user_signup(*, username: str, email: str, password: str) -> User:
 @transaction.atomic
 def user_role_change(*, actor: User | None, user: User, role: str, ip: str | None = None) -> User:
     if role not in Role.values:
-        raise ValidationError(f"Unknown role {role!r}.")
+        raise ServiceError("unknown_role", f"Unknown role {role!r}.", param="role")
     previous = User.objects.select_for_update().get(pk=user.pk).role
     user.role = role
     _sync_staff_flags(user)
@@ -76,9 +81,9 @@ def user_role_change(*, actor: User | None, user: User, role: str, ip: str | Non
 @transaction.atomic
 def user_suspend(*, actor: User | None, user: User, reason: str, ip: str | None = None) -> User:
     if actor is not None and actor.pk == user.pk:
-        raise ValidationError("You cannot suspend your own account.")
+        raise ServiceError("cannot_suspend_self", "You cannot suspend your own account.", status=403)
     if actor is not None and user.role == Role.ADMIN and not can_manage_users(actor):
-        raise ValidationError("Only an admin can suspend an admin.")
+        raise ServiceError("cannot_suspend_admin", "Only an admin can suspend an admin.", status=403)
     if user.is_suspended:
         return user
     user.suspended_at = timezone.now()
@@ -118,18 +123,22 @@ def api_key_create(
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its secret, which is never stored and cannot be shown again."""
     if not can_manage_api_keys(user):
-        raise PermissionDenied("Your role does not allow API keys.")
+        raise ServiceError("forbidden", "Your role does not allow API keys.", status=403)
     name = name.strip()
     if not name:
-        raise ValidationError({"name": "Give the key a name, so you can tell it apart later."})
+        raise ServiceError("invalid_name", "Give the key a name, so you can tell it apart later.", param="name")
     unknown = sorted(set(scopes) - set(ApiKeyScope.values))
     if not scopes or unknown:
-        raise ValidationError({"scopes": f"Choose one or more of: {', '.join(ApiKeyScope.values)}."})
+        raise ServiceError("invalid_scopes", f"Choose one or more of: {', '.join(ApiKeyScope.values)}.", param="scopes")
     if expires_in_days is not None and not 1 <= expires_in_days <= MAX_KEY_LIFETIME_DAYS:
-        raise ValidationError({"expires_in_days": f"Expiry must be between 1 and {MAX_KEY_LIFETIME_DAYS} days."})
+        raise ServiceError(
+            "invalid_expiry", f"Expiry must be between 1 and {MAX_KEY_LIFETIME_DAYS} days.", param="expires_in_days"
+        )
     active = ApiKey.objects.filter(user=user, revoked_at__isnull=True).select_for_update()
     if active.count() >= MAX_ACTIVE_KEYS_PER_USER:
-        raise ValidationError(f"You have {MAX_ACTIVE_KEYS_PER_USER} active keys; revoke one first.")
+        raise ServiceError(
+            "too_many_keys", f"You have {MAX_ACTIVE_KEYS_PER_USER} active keys; revoke one first.", status=409
+        )
     secret, prefix, hashed = keys.new_key()
     expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
     api_key = ApiKey.objects.create(

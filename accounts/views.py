@@ -3,13 +3,14 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
+from accounts.errors import ServiceError
 from accounts.forms import ApiKeyCreateForm, SignupForm, ThrottledAuthenticationForm
 from accounts.http import client_ip
 from accounts.permissions import access_api_key, can_manage_api_keys, capabilities_of
@@ -81,8 +82,8 @@ def api_keys(request: HttpRequest) -> HttpResponse:
                 expires_in_days=form.cleaned_data["expires_in_days"],
                 ip=client_ip(request),
             )
-        except ValidationError as exc:
-            form.add_error(None, exc)
+        except ServiceError as exc:
+            form.add_error(exc.param if exc.param in form.fields else None, exc.message)
         else:
             form = ApiKeyCreateForm()
     context = {"form": form, "keys": selectors.api_key_list(user=request.user), "created": created, "secret": secret}

@@ -2,7 +2,6 @@ import re
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
 
 from accounts.admin_access import RoleGatedReadOnly
 from accounts.errors import ServiceError
@@ -64,9 +63,8 @@ def _act(modeladmin, request, flags, action, done: str) -> None:
     for flag in flags.select_related("message", "author"):
         try:
             action(flag=flag, actor=request.user, ip=client_ip(request))
-        except (ServiceError, ValidationError, PermissionDenied) as exc:
-            message = exc.message if isinstance(exc, ServiceError) else "; ".join(getattr(exc, "messages", [str(exc)]))
-            modeladmin.message_user(request, f"Flag {flag.pk}: {message}", messages.ERROR)
+        except ServiceError as exc:
+            modeladmin.message_user(request, f"Flag {flag.pk}: {exc.message}", messages.ERROR)
         else:
             count += 1
     if count:

@@ -14,12 +14,11 @@ from django.conf import settings
 
 from accounts import ratelimits
 from accounts.consumers import UserSocketMixin
-from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import ApiKey, ApiKeyScope
-from accounts.permissions import NotFound, can_chat
+from accounts.permissions import NotFound, can_chat, missing_scope
 from accounts.policies import policy_for
-from chat import generation, selectors, services
+from chat import admission, generation, selectors, services
 from chat.models import Message
 from chat.serializers import conversation_data, message_data
 
@@ -36,7 +35,7 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
             return
         user = self.scope["user"]
         api_key: ApiKey | None = self.scope.get("api_key")
-        if not can_chat(user) or (api_key is not None and ApiKeyScope.CHAT not in api_key.scopes):
+        if not can_chat(user) or missing_scope(api_key, ApiKeyScope.CHAT) is not None:
             await self.close(code=FORBIDDEN)
             return
         try:
@@ -98,12 +97,8 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
         kind = content.get("type")
         try:
             if kind == "send":
-                api_key = self.scope.get("api_key")
-                await in_db_thread(ratelimits.enforce)(
-                    self.scope["user"], api_key.pk if api_key else None, model_request=True
-                )
                 await services.reply_start(
-                    user=self.scope["user"],
+                    caller=admission.Caller(user=self.scope["user"], api_key=self.scope.get("api_key")),
                     conversation=self.conversation,
                     content=content.get("content"),
                     model=content.get("model") or None,

@@ -20,6 +20,7 @@ from django.conf import settings
 
 from accounts.db import in_db_thread
 from chat import grounding, guardrails, llm, quotas
+from chat.admission import Admission
 from chat.delta_batching import DeltaBatcher
 from chat.models import Message
 
@@ -39,12 +40,10 @@ def control_group(conversation_id: uuid.UUID) -> str:
 
 @dataclass
 class GenerationRequest:
+    admission: Admission  # who asks, for which model, within which hold: only chat.admission.admit makes one
     conversation_id: uuid.UUID
     message_id: uuid.UUID
-    user_id: int
-    model: llm.ModelConfig
     prompt: list[dict]
-    max_tokens: int
     extra: dict = field(default_factory=dict)
     sources: list[dict] = field(default_factory=list)
     # When the rows are still being written while the answer starts (the OpenAI-compatible path), the generation
@@ -53,10 +52,13 @@ class GenerationRequest:
     needs_title: bool = False
     # Retrieval to run before the model is called (in the cancellable part, so "stop" works during it too).
     ground: Callable[[], Awaitable[grounding.Grounding | None]] | None = None
-    # The tokens held against the user's quota, settled when the answer is saved.
-    hold: quotas.Hold | None = None
     # Filters what the model writes before anyone sees it (PII redaction, canary); None lets it through as is.
     guard: guardrails.OutputGuard | None = None
+
+    user_id = property(lambda self: self.admission.user.pk)
+    model = property(lambda self: self.admission.model)
+    hold = property(lambda self: self.admission.hold)  # held against the quota, settled when the answer is saved
+    max_tokens = property(lambda self: self.admission.hold.max_tokens)
 
 
 @dataclass
@@ -122,6 +124,8 @@ def running_in(conversation_id: uuid.UUID) -> Generation | None:
 
 
 def start(request: GenerationRequest) -> Generation:
+    if not request.admission.genuine:
+        raise PermissionError("A generation starts only from chat.admission.admit(); this request skipped it.")
     generation = Generation(request)
     _running[request.conversation_id] = generation
     # A fresh context: the task must not inherit the caller's (a socket's) thread-sensitive executor, which ends
@@ -394,7 +398,7 @@ async def _release_unrecorded_hold(request: GenerationRequest) -> None:
     """The answer could not be saved. If its rows were never written, no reaper will ever find its hold: give it
     back here. (With rows, the reaper gives it back from the message row, exactly once.)"""
     rows_missing = request.persisted is not None and request.persisted.done() and request.persisted.exception()
-    if request.hold is None or not rows_missing:
+    if not rows_missing:
         return
     try:
         await in_db_thread(quotas.release)(request.hold)

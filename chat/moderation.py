@@ -7,7 +7,6 @@ import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -62,7 +61,7 @@ def _resolve(flag: ModerationFlag, actor: User, status: str, resolution: str) ->
 
 def _require(allowed: bool, what: str) -> None:
     if not allowed:
-        raise PermissionDenied(f"Your role cannot {what}.")
+        raise ServiceError("forbidden", f"Your role cannot {what}.", status=403)
 
 
 @transaction.atomic

@@ -4,7 +4,6 @@ Plain async views (not DRF) so the wire format, errors and streaming match OpenA
 ``openai`` SDK works unchanged. Every request is authenticated by API key and recorded as a conversation.
 """
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -14,19 +13,15 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import ratelimits
-from accounts.authentication import InvalidApiKey, api_key_authenticate, bearer_token
 from accounts.db import in_db_thread
 from accounts.errors import ServiceError
-from accounts.models import ApiKeyScope, User
+from accounts.models import User
 from accounts.permissions import can_chat
 from accounts.policies import policy_for
-from chat import llm, quotas, safety, services
+from chat import admission, llm, services
 from chat.generation import Generation
 from chat.models import Conversation
-
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-PASSED_THROUGH = ("temperature", "top_p", "stop", "presence_penalty", "frequency_penalty", "seed")
+from chat.openai_request import CompletionRequest, parse_completion
 
 
 def openai_error(status: int, message: str, *, kind: str, code: str | None = None, param: str | None = None):
@@ -50,157 +45,40 @@ def service_error(exc: ServiceError) -> JsonResponse:
         response = openai_error(exc.status, exc.message, kind="insufficient_quota", code=exc.code)
         response["x-should-retry"] = "false"
     else:
-        response = openai_error(exc.status, exc.message, kind=_error_kind(exc.status), code=exc.code)
+        response = openai_error(exc.status, exc.message, kind=_error_kind(exc.status), code=exc.code, param=exc.param)
     if exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
     return response
 
 
-def _authenticate(authorization: str | None, scope: str | None, model: str | None = None) -> User:
-    """The key's user, counted against its rate limits, and (with ``model``) the check that they may chat with it:
-    one database round trip."""
-    token = bearer_token(authorization)
-    if token is None:
-        raise ServiceError("missing_api_key", "Send your API key as 'Authorization: Bearer <key>'.", status=401)
-    try:
-        api_key = api_key_authenticate(token)
-    except InvalidApiKey as exc:
-        raise ServiceError("invalid_api_key", str(exc), status=401) from None
-    if scope is not None and scope not in api_key.scopes:
-        raise ServiceError("insufficient_scope", f"This API key lacks the '{scope}' scope.", status=403)
-    ratelimits.enforce(api_key.user, api_key.pk, model_request=model is not None)
-    if model is not None:
-        services.check_can_chat(api_key.user, llm.model_config(model))
-    return api_key.user
-
-
-authenticate = in_db_thread(_authenticate)
-
-
-def _admit(authorization: str | None, body: dict) -> tuple[User, list[dict], quotas.Hold]:
-    """Everything a completion needs before the model is called, in one trip to a database thread: the key and its
-    user, the prompt's shape and size, the guardrails' screening, and the quota hold."""
-    model = body["model"]
-    user = _authenticate(authorization, ApiKeyScope.CHAT, model)
-    try:
-        messages = parse_messages(body.get("messages"))
-    except ServiceError as exc:
-        if exc.code == "prompt_too_long":
-            safety.refuse_oversize(user=user, error=exc, text=str(body.get("messages"))[:2000])
-        raise
-    safety.screen_prompt(
-        user=user,
-        texts=[m["content"] for m in messages if m["role"] == "user"],
-        context=[m["content"] for m in messages if m["role"] != "user"],
+def _model_request(completion: CompletionRequest) -> admission.ModelRequest:
+    messages = completion.messages
+    return admission.ModelRequest(
+        model=completion.model,
+        user_texts=[m["content"] for m in messages if m["role"] == "user"],
+        context_texts=[m["content"] for m in messages if m["role"] != "user"],
+        size=admission.Size(completion.prompt_chars, settings.CHAT_MAX_PROMPT_CHARS, "prompt_too_long", "The prompt"),
+        max_tokens=completion.max_tokens,
+        prompt=messages,
     )
-    config = llm.model_config(model)
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens")) or config.max_output_tokens
-    hold = quotas.reserve_for(user, config, messages, max_tokens, grounded=False)
-    return user, messages, hold
-
-
-admit = in_db_thread(_admit)
-
-
-async def _admitted(authorization: str | None, body: dict) -> tuple[User, list[dict], quotas.Hold]:
-    """``admit``, which finishes (and gives its hold back) even if the client hangs up meanwhile: a hold nobody
-    uses would otherwise count against the user's budget until the day ends."""
-    admission = asyncio.ensure_future(admit(authorization, body))
-    try:
-        return await asyncio.shield(admission)
-    except asyncio.CancelledError:
-        admission.add_done_callback(_release_unused)
-        raise
-
-
-_releasing: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
-
-
-def _release_unused(admission: asyncio.Future) -> None:
-    if not admission.cancelled() and admission.exception() is None:
-        task = asyncio.ensure_future(in_db_thread(quotas.release)(admission.result()[2]))
-        _releasing.add(task)
-        task.add_done_callback(_releasing.discard)
-
-
-def _text(content: object, position: int) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise ServiceError("invalid_content", f"messages[{position}]: only text content parts are supported.")
-            parts.append(part["text"])
-        return "".join(parts)
-    raise ServiceError("invalid_content", f"messages[{position}].content must be a string or a list of text parts.")
-
-
-def parse_messages(raw: object) -> list[dict]:
-    if not isinstance(raw, list) or not raw:
-        raise ServiceError("invalid_messages", "'messages' must be a non-empty list.")
-    messages = []
-    for position, message in enumerate(raw):
-        role = message.get("role") if isinstance(message, dict) else None
-        if not isinstance(role, str) or role not in ROLES:
-            raise ServiceError("invalid_role", f"messages[{position}].role must be one of {', '.join(ROLES)}.")
-        content = _text(message.get("content"), position)
-        if "\x00" in content:
-            raise ServiceError("invalid_content", f"messages[{position}].content contains a NUL character.")
-        messages.append({"role": ROLES[role], "content": content})
-    if messages[-1]["role"] != "user":
-        raise ServiceError("invalid_messages", "The last message must come from the user.")
-    total = sum(len(message["content"]) for message in messages)
-    if total > settings.CHAT_MAX_PROMPT_CHARS:
-        raise ServiceError(
-            "prompt_too_long",
-            f"The prompt has {total} characters; the limit is {settings.CHAT_MAX_PROMPT_CHARS}.",
-            status=413,
-        )
-    return messages
-
-
-def parse_body(request: HttpRequest) -> dict:
-    try:
-        body = json.loads(request.body or b"")
-    except json.JSONDecodeError:
-        raise ServiceError("invalid_json", "The request body must be JSON.") from None
-    if not isinstance(body, dict):
-        raise ServiceError("invalid_json", "The request body must be a JSON object.")
-    if not isinstance(body.get("model"), str) or not body["model"]:
-        raise ServiceError("missing_model", "'model' is required.")
-    if body.get("n", 1) != 1:
-        raise ServiceError("unsupported_n", "Only n=1 is supported.")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
-        raise ServiceError("invalid_max_tokens", "'max_tokens' must be a positive integer.")
-    if body.get("stream_options") is not None and not isinstance(body["stream_options"], dict):
-        raise ServiceError("invalid_stream_options", "'stream_options' must be an object.")
-    return body
 
 
 @csrf_exempt
 @require_POST
 async def chat_completions(request: HttpRequest):
     try:
-        body = parse_body(request)
-        user, messages, hold = await _admitted(request.headers.get("Authorization"), body)
-        reply = await services.exchange_start(
-            user=user,
-            model=body["model"],
-            messages=messages,
-            hold=hold,
-            extra={name: body[name] for name in PASSED_THROUGH if body.get(name) is not None},
-            source=Conversation.Source.OPENAI,
+        completion = parse_completion(request.body)
+        admitted = await admission.admit(
+            admission.Caller(authorization=request.headers.get("Authorization")), _model_request(completion)
         )
+        reply = await services.exchange_start(admitted, extra=completion.sampling, source=Conversation.Source.OPENAI)
     except ServiceError as exc:
         return service_error(exc)
     completion_id = f"chatcmpl-{reply.turn.assistant_message.pk.hex}"
     model = reply.generation.request.model.name
-    if body.get("stream"):
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    if completion.stream:
         response = StreamingHttpResponse(
-            _stream(reply.generation, reply.events, completion_id, model, include_usage),
+            _stream(reply.generation, reply.events, completion_id, model, completion.include_usage),
             content_type="text/event-stream",
         )
         response["Cache-Control"] = "no-cache"
@@ -293,7 +171,8 @@ def _allowed_models(user: User) -> list[str]:
 @require_GET
 async def models(request: HttpRequest):
     try:
-        user = await authenticate(request.headers.get("Authorization"), None)
+        caller = admission.Caller(authorization=request.headers.get("Authorization"))
+        user = await in_db_thread(admission.authenticate)(caller, scope=None)
     except ServiceError as exc:
         return service_error(exc)
     names = await in_db_thread(_allowed_models)(user)

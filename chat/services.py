@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,8 +14,8 @@ from django.utils import timezone
 from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import User
-from accounts.permissions import can_chat, can_fetch_web, can_use_model
-from chat import generation, grounding, guardrails, llm, prompts, quotas, safety, store
+from accounts.permissions import can_fetch_web
+from chat import admission, generation, grounding, guardrails, llm, prompts, quotas, safety, store
 from chat.models import Conversation, Message
 from chat.serializers import message_data
 from documents import webpages
@@ -23,22 +24,13 @@ from documents import webpages
 STALE_AFTER = timedelta(seconds=settings.LLM_DEADLINE + 60)
 
 
-def check_can_chat(user: User, model: llm.ModelConfig) -> None:
-    if not can_chat(user):
-        raise ServiceError("forbidden", "Your account cannot chat.", status=403)
-    if not can_use_model(user, model.name):
-        raise ServiceError("model_not_allowed", f"Your role may not use the model {model.name!r}.", status=403)
-
-
 def validate_content(content: object) -> str:
+    """The message's type and content; its size is the admission's to judge (a size refusal is recorded)."""
     if not isinstance(content, str) or not content.strip():
-        raise ServiceError("empty_message", "Write a message first.")
+        raise ServiceError("empty_message", "Write a message first.", param="content")
     if "\x00" in content:
-        raise ServiceError("invalid_content", "The message contains a NUL character; remove it and send again.")
-    limit = settings.CHAT_MAX_MESSAGE_CHARS
-    if len(content) > limit:
         raise ServiceError(
-            "message_too_long", f"Messages are limited to {limit} characters; this one has {len(content)}.", status=413
+            "invalid_content", "The message contains a NUL character; remove it and send again.", param="content"
         )
     return content
 
@@ -54,7 +46,7 @@ def conversation_create(
     document_ids: list | None = None,
 ) -> Conversation:
     config = llm.model_config(model)
-    check_can_chat(owner, config)
+    admission.check_can_chat(owner, config)
     conversation = Conversation.objects.create(owner=owner, title=title.strip()[:200], model=config.name, source=source)
     if documents_mode != Conversation.DocumentsMode.ALL or document_ids:
         _choose_documents(conversation, documents_mode, document_ids)
@@ -97,7 +89,7 @@ def conversation_update(
         fields.append("archived")
     if model is not None:
         config = llm.model_config(model)
-        check_can_chat(conversation.owner, config)
+        admission.check_can_chat(conversation.owner, config)
         conversation.model = config.name
         fields.append("model")
     conversation.save(update_fields=fields)
@@ -122,31 +114,22 @@ class OpenedTurn:
     turns: list[dict]
     scope: grounding.DocumentScope | None
     web_allowed: bool
-    hold: quotas.Hold
 
 
-def _open_turn(
-    *,
-    user: User,
-    config: llm.ModelConfig,
-    conversation: Conversation,
-    ids: tuple[uuid.UUID, uuid.UUID],
-    content: str,
-    system: dict,
-    max_tokens: int,
-) -> OpenedTurn:
-    """Screen the prompt, then (atomically) record the turn and hold the answer's tokens against the quota."""
-    check_can_chat(user, config)
-    safety.screen_prompt(user=user, texts=[content])  # outside the transaction: a refusal stays recorded
+def _turn_opener(
+    *, user: User, conversation: Conversation, ids: tuple[uuid.UUID, uuid.UUID], content: str, model: str, system: dict
+) -> Callable[[], admission.Opened]:
+    """Records the turn inside the admission's transaction, so a refused hold leaves no half-written turn."""
     user_message_id, answer_id = ids
-    with transaction.atomic():
+
+    def open_turn() -> admission.Opened:
         try:
             opened = store.turn_open(
                 conversation_id=conversation.pk,
                 user_message_id=user_message_id,
                 answer_id=answer_id,
                 content=content,
-                model=config.name,
+                model=model,
                 busy_since=timezone.now() - STALE_AFTER,
             )
         except LookupError:
@@ -155,19 +138,14 @@ def _open_turn(
             raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
         title, turns = opened
         scope = grounding.document_scope(conversation, user)
-        grounded = scope is not None or bool(webpages.urls_in(content))
-        hold = quotas.reserve_for(user, config, [system, *turns], max_tokens, grounded=grounded)  # or 429: rolled back
-        store.answer_hold(message_id=answer_id, tokens=hold.tokens)
-    return OpenedTurn(title, turns, scope, can_fetch_web(user), hold)
+        return admission.Opened(
+            prompt=[system, *turns],
+            grounded=scope is not None or bool(webpages.urls_in(content)),
+            on_hold=lambda hold: store.answer_hold(message_id=answer_id, tokens=hold.tokens),
+            details=OpenedTurn(title, turns, scope, can_fetch_web(user)),
+        )
 
-
-async def _validated(user: User, content: object) -> str:
-    try:
-        return validate_content(content)
-    except ServiceError as exc:
-        if exc.code == "message_too_long":  # a size refusal is a guardrail decision: recorded like the others
-            await in_db_thread(safety.refuse_oversize)(user=user, error=exc, text=str(content))
-        raise
+    return open_turn
 
 
 def output_guard(canary: str | None) -> guardrails.OutputGuard | None:
@@ -185,30 +163,32 @@ class Reply:
 
 async def reply_start(
     *,
-    user: User,
+    caller: admission.Caller,
     conversation: Conversation,
     content: object,
     model: str | None = None,
     max_tokens: int | None = None,
     subscribe: bool = False,
 ) -> Reply:
-    """Record the user's message and start the answer. Returns at once; the answer streams in its own task."""
-    text = await _validated(user, content)
+    """Admit and record the user's message, then start the answer. Returns at once; the answer streams in its own
+    task."""
+    text = validate_content(content)
     config = llm.model_config(model or conversation.model)
     if generation.running_in(conversation.pk) is not None:  # the common case, answered without the database
         raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
     ids = (uuid.uuid4(), uuid.uuid4())
     canary = guardrails.new_canary()
     system = {"role": "system", "content": prompts.system_prompt(canary)}
-    opened = await in_db_thread(_open_turn)(
-        user=user,
-        config=config,
-        conversation=conversation,
-        ids=ids,
-        content=text,
-        system=system,
-        max_tokens=max_tokens or config.max_output_tokens,
+    size = admission.Size(len(text), settings.CHAT_MAX_MESSAGE_CHARS, "message_too_long", "The message")
+    user = caller.user
+    admitted = await admission.admit(
+        caller,
+        admission.ModelRequest(model=config.name, user_texts=[text], size=size, max_tokens=max_tokens),
+        open_=_turn_opener(
+            user=user, conversation=conversation, ids=ids, content=text, model=config.name, system=system
+        ),
     )
+    opened: OpenedTurn = admitted.opened.details
     title, turns, urls = opened.title, opened.turns, webpages.urls_in(text)
     now = timezone.now()
     turn = Turn(
@@ -221,17 +201,14 @@ async def reply_start(
             model=config.name,
             created_at=now,
         ),
-        prompt=[system, *turns],
+        prompt=admitted.prompt,
     )
     running = generation.start(
         generation.GenerationRequest(
+            admission=admitted,
             conversation_id=conversation.pk,
             message_id=ids[1],
-            user_id=user.pk,
-            model=config,
             prompt=turn.prompt,
-            max_tokens=opened.hold.max_tokens,
-            hold=opened.hold,
             guard=output_guard(canary),
             needs_title=not title and conversation.source == Conversation.Source.CHAT,
             ground=_grounder(user, config, turns, opened.scope, urls, opened.web_allowed)
@@ -283,16 +260,13 @@ def started_event(turn: Turn) -> dict:
     }
 
 
-async def exchange_start(
-    *, user: User, model: str, messages: list[dict], hold: quotas.Hold, extra: dict, source: str
-) -> Reply:
+async def exchange_start(admitted: admission.Admission, *, extra: dict, source: str) -> Reply:
     """An OpenAI-style request: the caller sends the whole prompt; it is recorded as a new conversation.
 
-    The caller has already checked that ``user`` may use ``model``, screened the prompt and reserved ``hold``
-    (in the same database round trip that authenticated it). The rows are written while the model is already
-    working on the answer. The caller's own prompt is sent unchanged: no system prompt (or canary) of ours.
+    The rows are written while the model is already working on the answer. The caller's own prompt is sent
+    unchanged: no system prompt (or canary) of ours. ``extra``: sampling fields, each checked by the caller's parser.
     """
-    config = llm.model_config(model)
+    user, config, hold, messages = admitted.user, admitted.model, admitted.hold, admitted.prompt
     conversation_id, answer_id = uuid.uuid4(), uuid.uuid4()
     persisted = asyncio.ensure_future(
         in_db_thread(store.exchange_insert)(
@@ -307,13 +281,10 @@ async def exchange_start(
     )
     running = generation.start(
         generation.GenerationRequest(
+            admission=admitted,
             conversation_id=conversation_id,
             message_id=answer_id,
-            user_id=user.pk,
-            model=config,
             prompt=messages,
-            max_tokens=hold.max_tokens,
-            hold=hold,
             guard=output_guard(None),
             extra=extra,
             persisted=persisted,

@@ -34,7 +34,10 @@ def _from_django(exc: Exception) -> Exception:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ServiceError):
-        response = Response({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
+        error = {"code": exc.code, "message": exc.message}
+        if exc.param is not None:
+            error["fields"] = {exc.param: [exc.message]}
+        response = Response({"error": error}, status=exc.status)
         if exc.retry_after is not None:
             response["Retry-After"] = str(exc.retry_after)
         return response

@@ -2,7 +2,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from accounts.models import ApiKey, ApiKeyScope
-from accounts.permissions import has_capability
+from accounts.permissions import has_capability, missing_scope
 
 
 class KeyScopeRequired(BasePermission):
@@ -23,9 +23,10 @@ class KeyScopeRequired(BasePermission):
                 self.message = "API keys cannot do this; sign in instead."
                 return False
         scope = required.get(request.method)
-        if scope is None or scope in request.auth.scopes:
+        reason = missing_scope(request.auth, scope) if scope is not None else None
+        if reason is None:
             return True
-        self.message = f"This API key lacks the '{scope}' scope."
+        self.message = reason
         return False
 
 

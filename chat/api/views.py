@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 
 from accounts.db import in_db_thread
 from accounts.errors import ServiceError
-from accounts.models import ApiKeyScope
-from chat import generation, moderation, selectors, services
+from accounts.models import ApiKey, ApiKeyScope
+from chat import admission, generation, moderation, selectors, services
 from chat.models import Conversation, Message
 from chat.serializers import ConversationSerializer, MessageSerializer
 
@@ -127,7 +127,6 @@ class ConversationExportView(APIView):
 
 class MessageListCreateView(AsyncAPIView):
     required_scopes = READ_CHAT | {"POST": ApiKeyScope.CHAT}
-    model_request_methods = {"POST"}  # counts on the role's requests_per_minute (accounts.ratelimits)
 
     class MessageCreateInput(serializers.Serializer):
         content = serializers.CharField(trim_whitespace=False, allow_blank=True)
@@ -147,8 +146,10 @@ class MessageListCreateView(AsyncAPIView):
         conversation = await in_db_thread(selectors.access_conversation)(request.user, conversation_id)
         data = self.MessageCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
         reply = await services.reply_start(
-            user=request.user,
+            # DRF's throttle counted the request already; the admission counts it as a model request.
+            caller=admission.Caller(user=request.user, api_key=api_key, request_counted=True),
             conversation=conversation,
             content=data.validated_data["content"],
             model=data.validated_data["model"],

@@ -13,8 +13,9 @@ from django.db.models import Sum
 from accounts import ratelimits
 from accounts.db import in_db_thread
 from accounts.models import PolicyOverride
-from chat import generation, openai_api, quotas, services, store
+from chat import admission, generation, openai_api, quotas, services, store
 from chat.models import DailyUsage, Message, TokenQuota
+from chat.openai_request import parse_completion
 from tests.chat.test_websocket import conversation_for, open_socket
 from tests.conftest import wait_until
 from tests.factories import key_client, make_key, make_user, session_client
@@ -155,14 +156,15 @@ async def test_a_client_hanging_up_during_admission_leaves_no_hold(fake_llm, mon
     user = await db(make_user)()
     key = await db(make_key)(user)
 
-    def slow_admit(authorization, body):
-        admitted = openai_api._admit(authorization, body)  # the hold is taken...
+    def slow_admit(caller, request, open_):
+        admitted = admission._admit(caller, request, open_)  # the hold is taken...
         time.sleep(0.3)  # ...and the client is gone before the view gets it
         return admitted
 
-    monkeypatch.setattr(openai_api, "admit", in_db_thread(slow_admit))
-    body = {"model": "fake-echo", "messages": [{"role": "user", "content": "hi"}]}
-    view = asyncio.ensure_future(openai_api._admitted(f"Bearer {key}", body))
+    monkeypatch.setattr(admission, "_admit_in_db_thread", in_db_thread(slow_admit))
+    completion = parse_completion(b'{"model": "fake-echo", "messages": [{"role": "user", "content": "hi"}]}')
+    caller = admission.Caller(authorization=f"Bearer {key}")
+    view = asyncio.ensure_future(admission.admit(caller, openai_api._model_request(completion)))
     await asyncio.sleep(0.15)
     view.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -182,10 +184,13 @@ def test_a_hold_whose_rows_were_never_written_is_given_back(fake_llm):
     async def unsaved() -> None:
         failed = asyncio.get_running_loop().create_future()
         failed.set_exception(RuntimeError("database gone"))
-        request = generation.GenerationRequest(
-            conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), user_id=user.pk,
-            model=services.llm.model_config("fake-echo"), prompt=[], max_tokens=50, hold=hold, persisted=failed,
+        admitted = admission.Admission(
+            user=user, api_key=None, model=services.llm.model_config("fake-echo"), hold=hold, prompt=[], opened=None,
+            seal=object(),  # not a genuine admission: this only exercises the clean-up
         )  # fmt: skip
+        request = generation.GenerationRequest(
+            admission=admitted, conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), prompt=[], persisted=failed
+        )
         await generation._release_unrecorded_hold(request)
 
     asyncio.run(unsaved())

@@ -1,8 +1,8 @@
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import services
+from accounts.errors import ServiceError
 from accounts.models import ApiKeyScope
 
 
@@ -27,9 +27,8 @@ class Command(BaseCommand):
             raise CommandError(f"No user named {username!r}.")
         try:
             api_key, secret = services.api_key_create(user=user, name=name, scopes=scopes, expires_in_days=expires)
-        except (ValidationError, PermissionDenied) as exc:
-            detail = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            raise CommandError(detail) from exc
+        except ServiceError as exc:
+            raise CommandError(exc.message) from exc
         expiry = f", expires {api_key.expires_at:%Y-%m-%d}" if api_key.expires_at else ""
         self.stderr.write(
             f"Created key {api_key.prefix}… for {username} (scopes: {', '.join(api_key.scopes)}{expiry})."

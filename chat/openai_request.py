@@ -1,0 +1,165 @@
+"""``POST /v1/chat/completions`` bodies, checked field by field before anything reaches a model server.
+
+Every field we act on is typed and range-checked here (OpenAI's documented ranges), so a client mistake is a 400
+naming the field, never the model server's internal validation text relayed as a 502. Fields we do not act on are
+ignored, as OpenAI-compatible servers commonly do.
+"""
+
+import json
+import math
+from dataclasses import dataclass, field
+
+from accounts.errors import ServiceError
+
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+MAX_STOP_SEQUENCES = 4
+MAX_STOP_CHARS = 200
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    model: str
+    messages: list[dict]
+    max_tokens: int | None = None
+    stream: bool = False
+    include_usage: bool = False
+    sampling: dict = field(default_factory=dict)  # passed to the model server as is: every value checked
+
+    @property
+    def prompt_chars(self) -> int:
+        return sum(len(message["content"]) for message in self.messages)
+
+
+def _invalid(param: str, message: str, code: str = "invalid_request") -> ServiceError:
+    return ServiceError(code, message, param=param)
+
+
+def _number(body: dict, name: str, low: float, high: float) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _invalid(name, f"'{name}' must be a number between {low:g} and {high:g}.", "invalid_type")
+    if not low <= value <= high:
+        raise _invalid(name, f"'{name}' must be between {low:g} and {high:g}; got {value:g}.", "out_of_range")
+    return value
+
+
+def _integer(body: dict, name: str, low: int, high: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _invalid(name, f"'{name}' must be an integer.", "invalid_type")
+    if not low <= value <= high:
+        raise _invalid(name, f"'{name}' must be between {low} and {high}; got {value}.", "out_of_range")
+    return value
+
+
+def _flag(body: dict, name: str) -> bool:
+    value = body.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise _invalid(name, f"'{name}' must be true or false.", "invalid_type")
+    return value
+
+
+def _include_usage(options: dict) -> bool:
+    try:
+        return _flag(options, "include_usage")
+    except ServiceError as exc:
+        raise _invalid("stream_options.include_usage", exc.message, "invalid_stream_options") from exc
+
+
+def _stop(body: dict) -> str | list[str] | None:
+    value = body.get("stop")
+    if value is None:
+        return None
+    sequences = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(sequences, list)
+        or not 1 <= len(sequences) <= MAX_STOP_SEQUENCES
+        or not all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in sequences)
+    ):
+        raise _invalid(
+            "stop", f"'stop' must be a string or a list of 1 to {MAX_STOP_SEQUENCES} non-empty strings.", "invalid_type"
+        )
+    return value
+
+
+def _sampling(body: dict) -> dict:
+    checked = {
+        "temperature": _number(body, "temperature", 0, 2),
+        "top_p": _number(body, "top_p", 0, 1),
+        "presence_penalty": _number(body, "presence_penalty", -2, 2),
+        "frequency_penalty": _number(body, "frequency_penalty", -2, 2),
+        "seed": _integer(body, "seed", -(2**63), 2**63 - 1),
+        "stop": _stop(body),
+    }
+    return {name: value for name, value in checked.items() if value is not None}
+
+
+def _text(content: object, position: int) -> str:
+    param = f"messages[{position}].content"
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise _invalid(param, f"{param}: only text content parts are supported.", "invalid_content")
+            parts.append(part["text"])
+        return "".join(parts)
+    raise _invalid(param, f"{param} must be a string or a list of text parts.", "invalid_content")
+
+
+def parse_messages(raw: object) -> list[dict]:
+    if not isinstance(raw, list) or not raw:
+        raise _invalid("messages", "'messages' must be a non-empty list.", "invalid_messages")
+    messages = []
+    for position, message in enumerate(raw):
+        role = message.get("role") if isinstance(message, dict) else None
+        if not isinstance(role, str) or role not in ROLES:
+            param = f"messages[{position}].role"
+            raise _invalid(param, f"{param} must be one of {', '.join(ROLES)}.", "invalid_role")
+        content = _text(message.get("content"), position)
+        if "\x00" in content:
+            param = f"messages[{position}].content"
+            raise _invalid(param, f"{param} contains a NUL character.", "invalid_content")
+        messages.append({"role": ROLES[role], "content": content})
+    if messages[-1]["role"] != "user":
+        raise _invalid(
+            f"messages[{len(messages) - 1}].role", "The last message must come from the user.", "invalid_messages"
+        )
+    return messages
+
+
+def parse_completion(raw_body: bytes) -> CompletionRequest:
+    try:
+        body = json.loads(raw_body or b"")
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise ServiceError("invalid_json", "The request body must be JSON.") from None
+    if not isinstance(body, dict):
+        raise ServiceError("invalid_json", "The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise _invalid("model", "'model' is required.", "missing_model")
+    if body.get("n", 1) not in (1, None) or isinstance(body.get("n"), bool):
+        raise _invalid("n", "Only n=1 is supported.", "unsupported_n")
+    name = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    try:
+        max_tokens = _integer(body, name, 1, 1_000_000)
+    except ServiceError as exc:
+        raise _invalid(name, f"'{name}' must be a positive integer.", "invalid_max_tokens") from exc
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise _invalid("stream_options", "'stream_options' must be an object.", "invalid_stream_options")
+    return CompletionRequest(
+        model=model,
+        messages=parse_messages(body.get("messages")),
+        max_tokens=max_tokens,
+        stream=_flag(body, "stream"),
+        include_usage=_include_usage(options or {}),
+        sampling=_sampling(body),
+    )
