@@ -7,7 +7,6 @@ from django.http import HttpRequest
 
 from accounts import services
 from accounts.admin_access import RoleGatedReadOnly
-from accounts.errors import ServiceError
 from accounts.http import client_ip
 from accounts.models import MODERATION_ACTIONS, ApiKey, AuditEvent, PolicyOverride, RolePolicy, User
 from accounts.permissions import (
@@ -18,6 +17,7 @@ from accounts.permissions import (
     can_suspend_users,
 )
 from accounts.policies import OVERRIDABLE
+from core.errors import ServiceError
 
 admin.site.site_header = "genaisite administration"
 admin.site.site_title = "genaisite admin"

@@ -1,9 +1,9 @@
-from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts import ratelimits
 from accounts.authentication import InvalidApiKey, api_key_authenticate, bearer_token
+from core.db import in_db_thread
 
 # Counted elsewhere (the APIs count after their own authentication) or not worth counting.
 UNCOUNTED_PREFIXES = ("/api/", "/v1/", "/static/", "/healthz", "/readyz", "/favicon.ico")
@@ -47,7 +47,7 @@ class ApiKeyWebsocketMiddleware:
             from django.contrib.auth.models import AnonymousUser
 
             try:
-                api_key = await database_sync_to_async(api_key_authenticate)(token)
+                api_key = await in_db_thread(api_key_authenticate)(token)
             except InvalidApiKey:
                 scope = {**scope, "user": AnonymousUser(), "api_key": None}
             else:

@@ -9,9 +9,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404
 
-from accounts.errors import ServiceError
 from accounts.models import ApiKey, Role, User
 from accounts.policies import policy_for
+from core.errors import ServiceError
 
 
 class Capability:

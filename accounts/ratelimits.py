@@ -23,9 +23,9 @@ from django.core.cache import caches
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
-from accounts.errors import ServiceError
 from accounts.models import User
 from accounts.policies import policy_for
+from core.errors import ServiceError
 
 WINDOW = 60  # seconds: every limit here is "per minute"
 

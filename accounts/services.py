@@ -9,11 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import keys
-from accounts.errors import ServiceError
 from accounts.models import ApiKey, ApiKeyScope, AuditAction, AuditEvent, PolicyOverride, Role, RolePolicy, User
-from accounts.notifications import disconnect_user
 from accounts.permissions import can_manage_api_keys, can_manage_users
 from accounts.policies import forget_role_policies
+from core.errors import ServiceError
+from core.notifications import disconnect_user
 
 MAX_ACTIVE_KEYS_PER_USER = 50
 MAX_KEY_LIFETIME_DAYS = 3650

@@ -10,11 +10,11 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
-from accounts.errors import ServiceError
 from accounts.forms import ApiKeyCreateForm, SignupForm, ThrottledAuthenticationForm
 from accounts.http import client_ip
 from accounts.permissions import access_api_key, can_manage_api_keys, capabilities_of
 from accounts.policies import policy_for
+from core.errors import ServiceError
 
 
 class SignInView(auth_views.LoginView):

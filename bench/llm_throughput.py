@@ -91,7 +91,8 @@ class Round:
 
 
 def request_body(args, index: int) -> dict:
-    from chat import guardrails, prompts
+    from chat import prompts
+    from chat.safety import guardrails
 
     return {
         "model": MODEL,

@@ -4,10 +4,9 @@ from django import forms
 from django.contrib import admin, messages
 
 from accounts.admin_access import RoleGatedReadOnly
-from accounts.errors import ServiceError
 from accounts.http import client_ip
 from accounts.permissions import can_manage_policies, can_manage_users, can_moderate, can_suspend_users
-from chat import moderation, safety
+from chat import moderation
 from chat.models import (
     BlockedTopic,
     Conversation,
@@ -18,6 +17,8 @@ from chat.models import (
     ModerationFlag,
     TokenQuota,
 )
+from chat.safety import screening
+from core.errors import ServiceError
 
 
 class AdminsOnly(RoleGatedReadOnly):
@@ -178,4 +179,4 @@ class BlockedTopicAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
-        safety.forget_blocked_topics()
+        screening.forget_blocked_topics()

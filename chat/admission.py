@@ -3,8 +3,8 @@
 In order: credentials and API-key scope → rate limit → model permission → size → guardrail screening → quota hold.
 Field types were checked by the entry point's parser before (they are the entry point's wire format); everything
 that needs the database runs here, in one trip to a database thread. The result is an ``Admission``: the functions
-that start a generation accept nothing else (``chat.generation.start`` checks the seal), so a new entry point cannot
-skip the safety checks by accident.
+that start a generation accept nothing else (``chat.generation.engine.start`` checks the seal), so a new entry
+point cannot skip the safety checks by accident.
 """
 
 import asyncio
@@ -16,11 +16,12 @@ from django.db import transaction
 
 from accounts import ratelimits
 from accounts.authentication import InvalidApiKey, api_key_authenticate, bearer_token
-from accounts.db import in_db_thread
-from accounts.errors import ServiceError
 from accounts.models import ApiKey, ApiKeyScope, User
 from accounts.permissions import can_chat, can_use_model, require_scope
-from chat import llm, quotas, safety
+from chat import llm, quotas
+from chat.safety import screening
+from core.db import in_db_thread
+from core.errors import ServiceError
 
 _SEAL = object()  # only this module holds it: an Admission made anywhere else is refused
 
@@ -124,9 +125,9 @@ def _screen(user: User, request: ModelRequest) -> None:
             size.code, f"{size.what} has {size.chars} characters; the limit is {size.limit}.", status=413
         )
         # A size refusal is a guardrail decision: recorded like the others.
-        safety.refuse_oversize(user=user, error=error, text="\n".join(request.user_texts)[:2000])
+        screening.refuse_oversize(user=user, error=error, text="\n".join(request.user_texts)[:2000])
         raise error
-    safety.screen_prompt(user=user, texts=request.user_texts, context=request.context_texts)
+    screening.screen_prompt(user=user, texts=request.user_texts, context=request.context_texts)
 
 
 def _admit(caller: Caller, request: ModelRequest, open_: Callable[[], Opened] | None) -> Admission:

@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class ChatConfig(AppConfig):
     name = "chat"
+
+    def ready(self) -> None:
+        # The title task listens for answers completed by the engine (chat.generation.finisher.answer_completed);
+        # importing the tasks here connects it in every process, web and worker alike.
+        from chat import tasks  # noqa: F401

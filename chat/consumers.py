@@ -8,19 +8,20 @@ stream through the conversation's channel-layer group.
 import json
 import logging
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from accounts import ratelimits
 from accounts.consumers import UserSocketMixin
-from accounts.errors import ServiceError
 from accounts.models import ApiKey, ApiKeyScope
 from accounts.permissions import NotFound, can_chat, missing_scope
 from accounts.policies import policy_for
-from chat import admission, generation, selectors, services
+from chat import admission, selectors, services
+from chat.generation import engine, protocol
 from chat.models import Message
 from chat.serializers import conversation_data, message_data
+from core.db import in_db_thread
+from core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +46,13 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
             return
         # Frames of any kind: a burst is fine, a flood gets error frames (and sends count on the user's limits).
         self.frames = ratelimits.TokenBucket(settings.RATE_LIMIT_SOCKET_BURST, per_minute / 60)
-        self.group = generation.conversation_group(self.conversation.pk)
+        self.group = protocol.conversation_group(self.conversation.pk)
         # Join before reading history, so nothing published in between is missed (offsets resolve overlaps).
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json(await self._history())
 
-    @database_sync_to_async
+    @in_db_thread
     def _open(self, user):
         conversation = selectors.access_conversation(user, self.scope["url_route"]["kwargs"]["conversation_id"])
         return conversation, policy_for(user).requests_per_minute
@@ -61,7 +62,7 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         await self.leave_user_group()
 
-    @database_sync_to_async
+    @in_db_thread
     def _history_rows(self) -> list[dict]:
         messages = list(selectors.message_list(conversation=self.conversation))[-HISTORY_LIMIT:]
         ratings = selectors.ratings_by_message(user=self.scope["user"], conversation=self.conversation)
@@ -69,7 +70,7 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
 
     async def _history(self) -> dict:
         messages = await self._history_rows()
-        running = generation.running_in(self.conversation.pk)
+        running = engine.running_in(self.conversation.pk)
         if running is not None:
             # The database copy lags by up to a flush interval; this process has the exact text.
             for message in messages:

@@ -19,7 +19,7 @@ import httpx2  # the openai SDK's HTTP client: its transport errors surface whil
 import openai
 from django.conf import settings
 
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 

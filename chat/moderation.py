@@ -11,11 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import services as accounts_services
-from accounts.errors import ServiceError
 from accounts.models import AuditAction, User
 from accounts.permissions import access_owned, can_moderate, can_suspend_users
-from chat import generation, safety
+from chat.generation import protocol
 from chat.models import Message, MessageRating, ModerationFlag
+from chat.safety import screening
+from core.errors import ServiceError
 
 RATINGS = {"up": MessageRating.UP, "down": MessageRating.DOWN}
 
@@ -46,7 +47,7 @@ def rating_set(*, user: User, message: Message, rating: str | None, reason: str 
             status=ModerationFlag.Status.OPEN,
             defaults={
                 "reason": f"Reported: {reason}"[:300],
-                "excerpt": safety.excerpt(message.content),
+                "excerpt": screening.excerpt(message.content),
                 "author": message.conversation.owner,
             },
         )
@@ -101,8 +102,8 @@ def message_hide(*, flag: ModerationFlag, actor: User, ip: str | None = None) ->
 
 
 def _tell_conversation(conversation_id: uuid.UUID, event: dict) -> None:
-    group = generation.conversation_group(conversation_id)
-    async_to_sync(get_channel_layer().group_send)(group, {"type": generation.CHAT_EVENT, "event": event})
+    group = protocol.conversation_group(conversation_id)
+    async_to_sync(get_channel_layer().group_send)(group, {"type": protocol.CHAT_EVENT, "event": event})
 
 
 @transaction.atomic

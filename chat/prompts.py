@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from chat.guardrails import strip_invisible
+from chat.safety.guardrails import strip_invisible
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful, accurate assistant. Answer clearly and concisely. "

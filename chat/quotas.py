@@ -5,7 +5,7 @@ A request first holds the most it could spend (a bound on its prompt, on the sou
 against the user's budget for the UTC day, in one SQL statement that succeeds only if the hold fits beside what is
 already spent and held. Fifty requests racing at the edge of the budget are therefore decided by the database one
 after another: those that fit get a hold, the rest a 429 with the reset time. When the answer ends, the hold is
-swapped for the tokens really used (in the same statement that saves the answer, see ``chat.store``); an answer
+swapped for the tokens really used (in the same statement that saves the answer, see ``chat.message_rows``); an answer
 whose process died gives its hold back when the reaper closes it.
 """
 
@@ -15,11 +15,11 @@ from datetime import date, datetime, timedelta
 from django.db import connection
 from django.utils import timezone
 
-from accounts.errors import ServiceError
 from accounts.models import User
 from accounts.policies import policy_for
 from chat import llm
-from chat.grounding import SOURCES_SHARE_OF_CONTEXT
+from chat.rag.grounding import SOURCES_SHARE_OF_CONTEXT
+from core.errors import ServiceError
 
 # Too little left for even a short answer: refuse rather than start one that must stop after a word.
 MIN_ANSWER_TOKENS = 16

@@ -4,24 +4,23 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.db import in_db_thread
-from accounts.errors import ServiceError
 from accounts.models import User
 from accounts.permissions import can_fetch_web
-from chat import admission, generation, grounding, guardrails, llm, prompts, quotas, safety, store
+from chat import admission, llm, message_rows, prompts
+from chat.generation import engine, finisher, protocol
 from chat.models import Conversation, Message
+from chat.rag import grounding
+from chat.safety import guardrails
 from chat.serializers import message_data
+from core.db import in_db_thread
+from core.errors import ServiceError
 from documents import webpages
-
-# An open answer untouched for this long belongs to no running generation any more (its process died).
-STALE_AFTER = timedelta(seconds=settings.LLM_DEADLINE + 60)
 
 
 def validate_content(content: object) -> str:
@@ -97,7 +96,7 @@ def conversation_update(
 
 
 def conversation_delete(*, conversation: Conversation) -> None:
-    async_to_sync(generation.request_stop)(conversation.pk)
+    async_to_sync(engine.request_stop)(conversation.pk)
     conversation.delete()
 
 
@@ -124,13 +123,13 @@ def _turn_opener(
 
     def open_turn() -> admission.Opened:
         try:
-            opened = store.turn_open(
+            opened = message_rows.turn_open(
                 conversation_id=conversation.pk,
                 user_message_id=user_message_id,
                 answer_id=answer_id,
                 content=content,
                 model=model,
-                busy_since=timezone.now() - STALE_AFTER,
+                busy_since=timezone.now() - finisher.STALE_AFTER,
             )
         except LookupError:
             raise ServiceError("not_found", "This conversation no longer exists.", status=404) from None
@@ -141,7 +140,7 @@ def _turn_opener(
         return admission.Opened(
             prompt=[system, *turns],
             grounded=scope is not None or bool(webpages.urls_in(content)),
-            on_hold=lambda hold: store.answer_hold(message_id=answer_id, tokens=hold.tokens),
+            on_hold=lambda hold: message_rows.answer_hold(message_id=answer_id, tokens=hold.tokens),
             details=OpenedTurn(title, turns, scope, can_fetch_web(user)),
         )
 
@@ -157,7 +156,7 @@ def output_guard(canary: str | None) -> guardrails.OutputGuard | None:
 @dataclass
 class Reply:
     turn: Turn
-    generation: generation.Generation
+    generation: engine.Generation
     events: asyncio.Queue | None  # with subscribe=True: every event of this answer, from "started" on
 
 
@@ -174,7 +173,7 @@ async def reply_start(
     task."""
     text = validate_content(content)
     config = llm.model_config(model or conversation.model)
-    if generation.running_in(conversation.pk) is not None:  # the common case, answered without the database
+    if engine.running_in(conversation.pk) is not None:  # the common case, answered without the database
         raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
     ids = (uuid.uuid4(), uuid.uuid4())
     canary = guardrails.new_canary()
@@ -203,8 +202,8 @@ async def reply_start(
         ),
         prompt=admitted.prompt,
     )
-    running = generation.start(
-        generation.GenerationRequest(
+    running = engine.start(
+        protocol.GenerationRequest(
             admission=admitted,
             conversation_id=conversation.pk,
             message_id=ids[1],
@@ -269,7 +268,7 @@ async def exchange_start(admitted: admission.Admission, *, extra: dict, source: 
     user, config, hold, messages = admitted.user, admitted.model, admitted.hold, admitted.prompt
     conversation_id, answer_id = uuid.uuid4(), uuid.uuid4()
     persisted = asyncio.ensure_future(
-        in_db_thread(store.exchange_insert)(
+        in_db_thread(message_rows.exchange_insert)(
             conversation_id=conversation_id,
             answer_id=answer_id,
             owner_id=user.pk,
@@ -279,8 +278,8 @@ async def exchange_start(admitted: admission.Admission, *, extra: dict, source: 
             reserved_tokens=hold.tokens,
         )
     )
-    running = generation.start(
-        generation.GenerationRequest(
+    running = engine.start(
+        protocol.GenerationRequest(
             admission=admitted,
             conversation_id=conversation_id,
             message_id=answer_id,
@@ -299,69 +298,9 @@ async def exchange_start(admitted: admission.Admission, *, extra: dict, source: 
 
 
 async def reply_stop(*, conversation: Conversation) -> None:
-    await generation.request_stop(conversation.pk)
-
-
-async def message_flush(*, message_id: uuid.UUID, content: str) -> None:
-    await in_db_thread(store.answer_flush)(message_id=message_id, content=content)
-
-
-def _finish(request: generation.GenerationRequest, outcome: generation.Outcome) -> None:
-    usage = outcome.usage or llm.Usage(0, 0, estimated=True)
-    store.answer_save(
-        message_id=request.message_id,
-        conversation_id=request.conversation_id,
-        user_id=request.user_id,
-        model=request.model.name,
-        sources=request.sources,
-        hold=request.hold,
-        outcome={
-            "content": outcome.content,
-            "status": outcome.status,
-            "error": outcome.error,
-            "finish_reason": outcome.finish_reason,
-            "usage": {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "estimated": usage.estimated,
-            },
-            "time_to_first_token_ms": outcome.time_to_first_token_ms,
-            "duration_ms": outcome.duration_ms,
-        },
-    )
-    if request.guard is not None:
-        safety.record_answer(
-            user_id=request.user_id,
-            message_id=request.message_id,
-            content=outcome.withheld or outcome.content,
-            redactions=request.guard.redactions,
-            leaked=request.guard.leaked,
-        )
-    # A title summarises an answer: none for an empty or failed one (the next complete answer gets it).
-    if request.needs_title and outcome.status == Message.Status.COMPLETE and outcome.content.strip():
-        from chat.tasks import conversation_title_generate
-
-        conversation_title_generate(str(request.conversation_id))
-
-
-async def reply_finish(*, request: generation.GenerationRequest, outcome: generation.Outcome) -> None:
-    await in_db_thread(_finish)(request, outcome)
+    await engine.request_stop(conversation.pk)
 
 
 def title_set(*, conversation_id: uuid.UUID, title: str) -> bool:
     """Set a generated title unless the user named the conversation meanwhile."""
     return bool(Conversation.objects.filter(pk=conversation_id, title="").update(title=title))
-
-
-@transaction.atomic
-def interrupted_messages_reap() -> int:
-    """Close answers whose generation died with its process: keep the text, mark them failed with the reason."""
-    stale = Message.objects.filter(
-        status__in=[Message.Status.PENDING, Message.Status.STREAMING], updated_at__lt=timezone.now() - STALE_AFTER
-    )
-    quotas.release_interrupted(list(stale.values_list("pk", flat=True)))
-    return stale.update(
-        status=Message.Status.FAILED,
-        error="The answer was interrupted (the server restarted).",
-        updated_at=timezone.now(),
-    )

@@ -3,12 +3,14 @@
 import uuid
 
 from asgiref.sync import async_to_sync
+from django.dispatch import receiver
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from accounts.notifications import notify_user
 from chat import llm, prompts, services
+from chat.generation import finisher
 from chat.models import Conversation, Message
+from core.notifications import notify_user
 
 
 @db_task(retries=2, retry_delay=5)
@@ -35,6 +37,11 @@ def conversation_title_generate(conversation_id: str) -> str | None:
     return title
 
 
+@receiver(finisher.answer_completed)
+def _title_after_first_answer(sender, conversation_id: uuid.UUID, **kwargs) -> None:
+    conversation_title_generate(str(conversation_id))
+
+
 @db_periodic_task(crontab(minute="*"))
 def interrupted_messages_reap() -> int:
-    return services.interrupted_messages_reap()
+    return finisher.interrupted_messages_reap()

@@ -6,11 +6,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.errors import ServiceError
 from accounts.permissions import can_chat
 from accounts.policies import policy_for
 from chat import llm, selectors, services
 from chat.models import Conversation
+from core.errors import ServiceError
 
 SIDEBAR_SIZE = 50
 

@@ -16,7 +16,7 @@ import numpy as np
 import openai
 from django.conf import settings
 
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 from documents.embedding_model import model_directory
 
 logger = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ import uuid
 
 from django.db.models import Q, QuerySet
 
-from accounts.errors import ServiceError
 from accounts.models import User
 from accounts.permissions import NotFound
+from core.errors import ServiceError
 from documents.models import Document
 
 

@@ -6,11 +6,11 @@ import uuid
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
-from accounts.errors import ServiceError
 from accounts.models import User
-from accounts.notifications import notify_user
 from accounts.permissions import can_share_documents, can_upload_documents
 from accounts.policies import policy_for
+from core.errors import ServiceError
+from core.notifications import notify_user
 from documents.models import Document
 from documents.validation import check_upload
 

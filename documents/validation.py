@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 
 EXTENSIONS = {
     ".pdf": "pdf",

@@ -6,9 +6,9 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.errors import ServiceError
 from accounts.permissions import can_share_documents, can_upload_documents
 from accounts.policies import policy_for
+from core.errors import ServiceError
 from documents import selectors, services
 from documents.forms import ShareForm, UploadForm
 from documents.models import Document

@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.db import in_db_thread
+from core.db import in_db_thread
 from documents import web
 from documents.models import WebPage
 

@@ -4,12 +4,12 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from huey.contrib.djhuey import HUEY
 
 from chat import llm
+from core.db import in_db_thread
 from documents import embeddings
 from genaisite.tasks import HEARTBEAT_KEY
 
@@ -49,7 +49,7 @@ async def _run(check) -> ComponentState:
         if asyncio.iscoroutinefunction(check):
             ready, detail = await asyncio.wait_for(check(), CHECK_TIMEOUT)
         else:
-            ready, detail = await asyncio.wait_for(sync_to_async(check, thread_sensitive=False)(), CHECK_TIMEOUT)
+            ready, detail = await asyncio.wait_for(in_db_thread(check)(), CHECK_TIMEOUT)
     except TimeoutError:
         return ComponentState(False, f"no answer within {CHECK_TIMEOUT:.0f} s")
     except Exception as exc:  # a readiness probe reports failures, it does not raise them

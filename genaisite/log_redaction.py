@@ -1,4 +1,4 @@
-"""A logging filter that keeps PII out of the logs: the same redaction the answers get (chat.redaction).
+"""A logging filter that keeps PII out of the logs: the same redaction the answers get (chat.safety.redaction).
 
 Attached to the console handler, so it covers every logger, including lines that quote prompts or answers and the
 tracebacks of errors raised while handling them.
@@ -8,7 +8,7 @@ import logging
 
 from django.conf import settings
 
-from chat.redaction import redact
+from chat.safety.redaction import redact
 
 
 class RedactPII(logging.Filter):

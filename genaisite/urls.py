@@ -22,7 +22,7 @@ urlpatterns = [
     path("documents/", include("documents.urls")),
     path("chat/", include("chat.urls")),
     path("api/v1/", include(api_v1)),
-    path("v1/", include("chat.openai_urls")),
+    path("v1/", include("chat.openai_compat.urls")),
     # One sign-in page for everyone, so the admin's login gets the same failed-attempt throttling.
     path("admin/login/", RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
     path("admin/", admin.site.urls),

@@ -215,7 +215,7 @@ def _fresh_rate_limits():
     """Rate-limit counters live in the cache; one test's requests must not count against the next test's."""
     from django.core.cache import cache
 
-    from chat.safety import forget_blocked_topics
+    from chat.safety.screening import forget_blocked_topics
 
     cache.clear()
     forget_blocked_topics()

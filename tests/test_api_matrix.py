@@ -155,7 +155,8 @@ CASES = [
         for which, ok in (("own", 200), ("foreign", 404))
     ],
     *[
-        Case(MESSAGES, "get", conversation_path(which, "messages/"), everyone(ok), ownership=which)
+        # An async view: it reads on a pool thread's own connection, which sees only committed rows.
+        Case(MESSAGES, "get", conversation_path(which, "messages/"), everyone(ok), ownership=which, transactional=True)
         for which, ok in (("own", 200), ("foreign", 404))
     ],
     *[

@@ -3,7 +3,6 @@ import json
 from collections.abc import AsyncIterator
 
 from adrf.views import APIView as AsyncAPIView
-from asgiref.sync import sync_to_async
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -13,12 +12,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.db import in_db_thread
-from accounts.errors import ServiceError
 from accounts.models import ApiKey, ApiKeyScope
-from chat import admission, generation, moderation, selectors, services
+from chat import admission, moderation, selectors, services
+from chat.generation import engine
 from chat.models import Conversation, Message
 from chat.serializers import ConversationSerializer, MessageSerializer
+from core.db import in_db_thread
+from core.errors import ServiceError
 
 READ_CHAT = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ}
 WRITE_CHAT = READ_CHAT | {"POST": ApiKeyScope.CHAT, "PATCH": ApiKeyScope.CHAT, "DELETE": ApiKeyScope.CHAT}
@@ -135,7 +135,7 @@ class MessageListCreateView(AsyncAPIView):
 
     @extend_schema(responses=MessageSerializer(many=True), summary="A conversation's messages, oldest first")
     async def get(self, request: Request, conversation_id: str) -> Response:
-        return await sync_to_async(_message_page)(request, conversation_id, self)
+        return await in_db_thread(_message_page)(request, conversation_id, self)
 
     @extend_schema(
         request=MessageCreateInput,
@@ -179,7 +179,7 @@ def _message_page(request: Request, conversation_id: str, view) -> Response:
     return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
 
 
-async def _sse(running: generation.Generation, events: asyncio.Queue) -> AsyncIterator[str]:
+async def _sse(running: engine.Generation, events: asyncio.Queue) -> AsyncIterator[str]:
     """The generation's events as Server-Sent Events, named like the websocket frames."""
     try:
         while (event := await events.get()) is not None:

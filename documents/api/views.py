@@ -8,10 +8,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.db import in_db_thread
-from accounts.errors import ServiceError
 from accounts.models import ApiKeyScope
 from accounts.permissions import can_fetch_web
+from core.db import in_db_thread
+from core.errors import ServiceError
 from documents import retrieval, selectors, services, webpages
 from documents.models import Document
 

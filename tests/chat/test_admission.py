@@ -10,18 +10,19 @@ from channels.db import database_sync_to_async as db
 from django.test import AsyncClient
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from accounts.db import in_db_thread
 from accounts.routing import websocket_urlpatterns as account_sockets
-from chat import admission, generation, services
+from chat import admission, llm, quotas
+from chat.generation import engine, protocol
 from chat.models import Message
 from chat.routing import websocket_urlpatterns as chat_sockets
+from core.db import in_db_thread
 from tests.chat.test_websocket import conversation_for, frames_until_done, open_socket
 from tests.factories import make_key, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # What a view's code calls when it starts an answer. A new entry point calling one of these must be driven below.
-STARTS_AN_ANSWER = ("reply_start", "exchange_start", "generation.start")
+STARTS_AN_ANSWER = ("reply_start", "exchange_start", "engine.start")
 DRIVEN = {
     "/v1/chat/completions",
     "/api/v1/conversations/<uuid:conversation_id>/messages/",
@@ -64,7 +65,7 @@ def test_every_entry_point_that_starts_an_answer_is_driven_through_the_admission
 def watched(monkeypatch):
     """Every admission made and every generation started, in order."""
     seen: dict[str, list] = {"admitted": [], "started": []}
-    real_admit, real_start = admission._admit, generation.start
+    real_admit, real_start = admission._admit, engine.start
 
     def admit(caller, request, open_):
         admitted = real_admit(caller, request, open_)
@@ -76,7 +77,7 @@ def watched(monkeypatch):
         return real_start(request)
 
     monkeypatch.setattr(admission, "_admit_in_db_thread", in_db_thread(admit))
-    monkeypatch.setattr(generation, "start", start)
+    monkeypatch.setattr(engine, "start", start)
     return seen
 
 
@@ -146,16 +147,16 @@ async def test_a_generation_without_a_genuine_admission_is_refused(fake_llm):
     forged = admission.Admission(
         user=user,
         api_key=None,
-        model=services.llm.model_config("fake-echo"),
-        hold=services.quotas.Hold(user.pk, None, 10, 8),
+        model=llm.model_config("fake-echo"),
+        hold=quotas.Hold(user.pk, None, 10, 8),
         prompt=[{"role": "user", "content": "no gate"}],
         opened=None,
         seal=object(),
     )
-    request = generation.GenerationRequest(
+    request = protocol.GenerationRequest(
         admission=forged, conversation_id=conversation.pk, message_id=uuid.uuid4(), prompt=forged.prompt
     )
     with pytest.raises(PermissionError):
-        generation.start(request)
-    assert generation.running_in(conversation.pk) is None
+        engine.start(request)
+    assert engine.running_in(conversation.pk) is None
     assert await db(Message.objects.filter(conversation=conversation).count)() == 0

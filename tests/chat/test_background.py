@@ -7,6 +7,7 @@ from channels.db import database_sync_to_async as db
 from django.utils import timezone
 
 from chat import services
+from chat.generation import finisher
 from chat.models import Conversation, Message
 from tests.chat.test_websocket import conversation_for, frames_until_done, open_socket
 from tests.factories import make_user
@@ -41,7 +42,7 @@ def test_an_answer_whose_process_died_is_closed_with_its_text_kept():
     stuck = Message.objects.create(conversation=conversation, role="assistant", status="streaming", content="half an")
     fresh = Message.objects.create(conversation=conversation, role="assistant", status="streaming", content="live")
     Message.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=1))
-    assert services.interrupted_messages_reap() == 1
+    assert finisher.interrupted_messages_reap() == 1
     stuck.refresh_from_db()
     fresh.refresh_from_db()
     assert (stuck.status, stuck.content) == (Message.Status.FAILED, "half an")

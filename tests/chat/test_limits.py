@@ -11,11 +11,13 @@ from channels.db import database_sync_to_async as db
 from django.db.models import Sum
 
 from accounts import ratelimits
-from accounts.db import in_db_thread
 from accounts.models import PolicyOverride
-from chat import admission, generation, openai_api, quotas, services, store
+from chat import admission, message_rows, quotas, services
+from chat.generation import finisher, protocol
 from chat.models import DailyUsage, Message, TokenQuota
-from chat.openai_request import parse_completion
+from chat.openai_compat import views as openai_views
+from chat.openai_compat.request import parse_completion
+from core.db import in_db_thread
 from tests.chat.test_websocket import conversation_for, open_socket
 from tests.conftest import wait_until
 from tests.factories import key_client, make_key, make_user, session_client
@@ -118,7 +120,7 @@ def stale_answer_holding_tokens(user) -> tuple[Message, quotas.Hold]:
     answer = Message.objects.create(conversation=conversation, role="assistant", status="streaming")
     hold = quotas.reserve(user_id=user.pk, budget=1000, prompt_tokens=100, max_tokens=50)
     Message.objects.filter(pk=answer.pk).update(
-        reserved_tokens=hold.tokens, updated_at=answer.created_at - services.STALE_AFTER * 2
+        reserved_tokens=hold.tokens, updated_at=answer.created_at - finisher.STALE_AFTER * 2
     )
     return answer, hold
 
@@ -126,7 +128,7 @@ def stale_answer_holding_tokens(user) -> tuple[Message, quotas.Hold]:
 def test_the_reaper_gives_back_the_hold_of_an_answer_whose_process_died(fake_llm):
     user = make_user()
     answer, _ = stale_answer_holding_tokens(user)
-    assert services.interrupted_messages_reap() == 1
+    assert finisher.interrupted_messages_reap() == 1
     assert TokenQuota.objects.get(user=user).reserved == 0
     assert Message.objects.get(pk=answer.pk).reserved_tokens == 0
 
@@ -135,7 +137,7 @@ def test_an_answer_saved_after_the_reaper_gave_its_hold_back_does_not_give_it_ba
     user = make_user()
     slow, slow_hold = stale_answer_holding_tokens(user)
     running_hold = quotas.reserve(user_id=user.pk, budget=1000, prompt_tokens=100, max_tokens=50)  # another answer
-    assert services.interrupted_messages_reap() == 1
+    assert finisher.interrupted_messages_reap() == 1
     assert TokenQuota.objects.get(user=user).reserved == running_hold.tokens
 
     # The slow answer's process was alive after all, and saves it now.
@@ -143,7 +145,7 @@ def test_an_answer_saved_after_the_reaper_gave_its_hold_back_does_not_give_it_ba
         "content": "late", "status": "complete", "error": "", "finish_reason": "stop", "time_to_first_token_ms": 1,
         "duration_ms": 2, "usage": {"prompt_tokens": 90, "completion_tokens": 10, "estimated": False},
     }  # fmt: skip
-    store.answer_save(
+    message_rows.answer_save(
         message_id=slow.pk, conversation_id=slow.conversation_id, user_id=user.pk, model="fake-echo",
         outcome=outcome, sources=[], hold=slow_hold,
     )  # fmt: skip
@@ -164,7 +166,7 @@ async def test_a_client_hanging_up_during_admission_leaves_no_hold(fake_llm, mon
     monkeypatch.setattr(admission, "_admit_in_db_thread", in_db_thread(slow_admit))
     completion = parse_completion(b'{"model": "fake-echo", "messages": [{"role": "user", "content": "hi"}]}')
     caller = admission.Caller(authorization=f"Bearer {key}")
-    view = asyncio.ensure_future(admission.admit(caller, openai_api._model_request(completion)))
+    view = asyncio.ensure_future(admission.admit(caller, openai_views._model_request(completion)))
     await asyncio.sleep(0.15)
     view.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -188,10 +190,10 @@ def test_a_hold_whose_rows_were_never_written_is_given_back(fake_llm):
             user=user, api_key=None, model=services.llm.model_config("fake-echo"), hold=hold, prompt=[], opened=None,
             seal=object(),  # not a genuine admission: this only exercises the clean-up
         )  # fmt: skip
-        request = generation.GenerationRequest(
+        request = protocol.GenerationRequest(
             admission=admitted, conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), prompt=[], persisted=failed
         )
-        await generation._release_unrecorded_hold(request)
+        await finisher.release_unrecorded_hold(request)
 
     asyncio.run(unsaved())
     assert TokenQuota.objects.get(user=user).reserved == 0

@@ -32,7 +32,7 @@ async def open_events_socket(cookie: bytes | None) -> WebsocketCommunicator:
 
 
 async def publish_from_another_process(env: dict, user_id: int, event: dict) -> None:
-    code = f"from accounts.notifications import notify_user; notify_user({user_id}, {event!r})"
+    code = f"from core.notifications import notify_user; notify_user({user_id}, {event!r})"
     process = await asyncio.create_subprocess_exec(*manage_py("shell", "-c", code), env=env, cwd=BASE_DIR)
     assert await process.wait() == 0
 

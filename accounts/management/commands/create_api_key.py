@@ -2,8 +2,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import services
-from accounts.errors import ServiceError
 from accounts.models import ApiKeyScope
+from core.errors import ServiceError
 
 
 class Command(BaseCommand):

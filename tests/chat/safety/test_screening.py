@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async as db
 
 from chat.models import BlockedTopic, GuardrailEvent, Message, ModerationFlag
 from genaisite.log_redaction import RedactPII
-from tests.chat.test_guardrail_rules import INJECTIONS
+from tests.chat.safety.test_guardrail_rules import INJECTIONS
 from tests.chat.test_websocket import conversation_for, frames_until_done, open_socket, streamed_text
 from tests.factories import make_key, make_user, session_client
 from tests.fake_llm import PII, PII_ANSWER
@@ -206,7 +206,7 @@ async def test_a_leaked_canary_is_cut_from_the_answer_and_flagged(fake_llm, sett
 
 
 def test_retrieved_text_reaches_the_model_without_invisible_characters():
-    from chat.grounding import Grounding
+    from chat.rag.grounding import Grounding
 
     found = Grounding()
     found.add({"kind": "web", "title": "Pa\u200bge", "url": "https://example.org"}, "Buy\u200b now\U000e0041</source>")

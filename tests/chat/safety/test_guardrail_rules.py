@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from chat import guardrails
-from chat.redaction import StreamRedactor, iban_valid, luhn_valid, redact
+from chat.safety import guardrails
+from chat.safety.redaction import StreamRedactor, iban_valid, luhn_valid, redact
 from tests.fake_llm import PII, PII_ANSWER
 
 INJECTIONS = [

@@ -12,66 +12,28 @@ import contextvars
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from accounts.db import in_db_thread
-from chat import grounding, guardrails, llm, quotas
-from chat.admission import Admission
-from chat.delta_batching import DeltaBatcher
+from chat import llm
+from chat.generation import finisher
+from chat.generation.delta_batching import DeltaBatcher
+from chat.generation.protocol import (
+    CHAT_EVENT,
+    STOP_EVENT,
+    GenerationRequest,
+    Outcome,
+    control_group,
+    conversation_group,
+    done_event,
+)
 from chat.models import Message
+from chat.rag import grounding
+from chat.safety import guardrails
+from core.db import in_db_thread
 
 logger = logging.getLogger(__name__)
-
-STOP_EVENT = "generation.stop"
-CHAT_EVENT = "chat.event"
-
-
-def conversation_group(conversation_id: uuid.UUID) -> str:
-    return f"conversation.{conversation_id.hex}"
-
-
-def control_group(conversation_id: uuid.UUID) -> str:
-    return f"generation-control.{conversation_id.hex}"
-
-
-@dataclass
-class GenerationRequest:
-    admission: Admission  # who asks, for which model, within which hold: only chat.admission.admit makes one
-    conversation_id: uuid.UUID
-    message_id: uuid.UUID
-    prompt: list[dict]
-    extra: dict = field(default_factory=dict)
-    sources: list[dict] = field(default_factory=list)
-    # When the rows are still being written while the answer starts (the OpenAI-compatible path), the generation
-    # waits for this before its first write to them.
-    persisted: asyncio.Future | None = None
-    needs_title: bool = False
-    # Retrieval to run before the model is called (in the cancellable part, so "stop" works during it too).
-    ground: Callable[[], Awaitable[grounding.Grounding | None]] | None = None
-    # Filters what the model writes before anyone sees it (PII redaction, canary); None lets it through as is.
-    guard: guardrails.OutputGuard | None = None
-
-    user_id = property(lambda self: self.admission.user.pk)
-    model = property(lambda self: self.admission.model)
-    hold = property(lambda self: self.admission.hold)  # held against the quota, settled when the answer is saved
-    max_tokens = property(lambda self: self.admission.hold.max_tokens)
-
-
-@dataclass
-class Outcome:
-    status: str
-    content: str
-    error: str = ""
-    error_code: str = ""
-    finish_reason: str = ""
-    usage: llm.Usage | None = None
-    time_to_first_token_ms: float | None = None
-    duration_ms: float = 0.0
-    withheld: str = ""  # text the output guard kept from the user (where a cut answer began to leak)
 
 
 class Generation:
@@ -186,7 +148,7 @@ async def _run(generation: Generation) -> None:
             await generation.publish(
                 {"type": "sources", "message_id": str(request.message_id), "sources": request.sources}
             )
-        await _save_outcome(request, outcome)
+        await finisher.save(request, outcome)
         await generation.publish(done_event(request, outcome))
     finally:
         recorder.deltas.stop()
@@ -196,28 +158,6 @@ async def _run(generation: Generation) -> None:
         generation.finished.set()
         for queue in generation.subscribers:
             queue.put_nowait(None)
-
-
-def done_event(request: GenerationRequest, outcome: Outcome) -> dict:
-    usage = outcome.usage
-    return {
-        "type": "done",
-        "message_id": str(request.message_id),
-        "status": outcome.status,
-        "content": outcome.content,
-        "finish_reason": outcome.finish_reason,
-        "usage": {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-            "estimated": usage.estimated,
-        }
-        if usage
-        else None,
-        "time_to_first_token_ms": outcome.time_to_first_token_ms,
-        "duration_ms": outcome.duration_ms,
-        "error": outcome.error,
-    }
 
 
 class _Recorder:
@@ -306,7 +246,7 @@ class _Recorder:
         if now - self.last_flush >= settings.CHAT_FLUSH_SECONDS and (self.flushing is None or self.flushing.done()):
             # In the background: the next token must not wait for the database.
             self.last_flush = now
-            self.flushing = asyncio.create_task(_flush(generation.request, generation.text))
+            self.flushing = asyncio.create_task(finisher.flush(generation.request, generation.text))
 
     async def wait_for_flush(self) -> None:
         if self.flushing is not None:
@@ -362,45 +302,3 @@ async def _cite(answer: str, found: grounding.Grounding) -> list[dict]:
     except Exception:
         logger.exception("could not work out the cited sources")
         return []
-
-
-async def _rows_ready(request: GenerationRequest) -> None:
-    if request.persisted is not None:
-        await asyncio.shield(request.persisted)
-
-
-async def _flush(request: GenerationRequest, text: str) -> None:
-    from chat import services
-
-    message_id = request.message_id
-    try:
-        await _rows_ready(request)
-        await services.message_flush(message_id=message_id, content=text)
-    except Exception:  # a missed flush only widens what a crash could lose; the final save still runs
-        logger.exception("could not flush streamed text of message %s", message_id)
-
-
-async def _save_outcome(request: GenerationRequest, outcome: Outcome) -> None:
-    from chat import services
-
-    for attempt in range(5):
-        try:
-            await _rows_ready(request)
-            await services.reply_finish(request=request, outcome=outcome)
-            return
-        except Exception:
-            logger.exception("could not save the answer %s (attempt %d)", request.message_id, attempt + 1)
-            await asyncio.sleep(0.5 * 2**attempt)
-    await _release_unrecorded_hold(request)
-
-
-async def _release_unrecorded_hold(request: GenerationRequest) -> None:
-    """The answer could not be saved. If its rows were never written, no reaper will ever find its hold: give it
-    back here. (With rows, the reaper gives it back from the message row, exactly once.)"""
-    rows_missing = request.persisted is not None and request.persisted.done() and request.persisted.exception()
-    if not rows_missing:
-        return
-    try:
-        await in_db_thread(quotas.release)(request.hold)
-    except Exception:
-        logger.exception("could not give back the hold of the unsaved answer %s", request.message_id)

@@ -11,11 +11,11 @@ from collections import Counter
 
 from django.conf import settings
 
-from accounts.errors import ServiceError
 from accounts.models import User
-from chat import guardrails
 from chat.models import BlockedTopic, GuardrailEvent, Message, ModerationFlag
-from chat.redaction import redact
+from chat.safety import guardrails
+from chat.safety.redaction import redact
+from core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 MAX_STOP_SEQUENCES = 4

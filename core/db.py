@@ -1,4 +1,4 @@
-"""ORM work from async code, shared by every app (this is the bottom layer)."""
+"""ORM work from async code: the one way every app reaches the database from a coroutine."""
 
 import functools
 

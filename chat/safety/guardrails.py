@@ -17,7 +17,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from chat.redaction import StreamRedactor
+from chat.safety.redaction import StreamRedactor
 
 # Zero-width characters, bidi controls and Unicode "tag" characters (U+E0000–E007F): invisible to a reader, but a
 # model reads them, so they can smuggle instructions through documents, web pages and prompts.

@@ -3,8 +3,9 @@
 import pytest
 from channels.db import database_sync_to_async as db
 
-from chat import grounding, services
+from chat import services
 from chat.models import Conversation, Message
+from chat.rag import grounding
 from documents import ingestion
 from documents import services as document_services
 from documents.models import Document

@@ -13,8 +13,9 @@ import numpy as np
 from django.conf import settings
 
 from accounts.models import User
-from chat import guardrails, llm, prompts
+from chat import llm, prompts
 from chat.models import Conversation
+from chat.safety import guardrails
 from documents import embeddings, retrieval, web, webpages
 from documents.models import Document
 from documents.selectors import readable_q

@@ -13,15 +13,15 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.db import in_db_thread
-from accounts.errors import ServiceError
 from accounts.models import User
 from accounts.permissions import can_chat
 from accounts.policies import policy_for
 from chat import admission, llm, services
-from chat.generation import Generation
+from chat.generation.engine import Generation
 from chat.models import Conversation
-from chat.openai_request import CompletionRequest, parse_completion
+from chat.openai_compat.request import CompletionRequest, parse_completion
+from core.db import in_db_thread
+from core.errors import ServiceError
 
 
 def openai_error(status: int, message: str, *, kind: str, code: str | None = None, param: str | None = None):

@@ -1,0 +1,1 @@
+"""Answer generation: the engine that runs each answer as its own task, and what records its end."""

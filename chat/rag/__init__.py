@@ -1,0 +1,1 @@
+"""Grounding answers in documents and web pages: retrieval, source fencing, citations."""

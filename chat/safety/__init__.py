@@ -1,0 +1,2 @@
+"""Guardrails: pattern rules and the output guard, PII redaction, and the screening decisions recorded for
+moderators."""
