@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from tests.conftest import BASE_DIR
 
+
 @pytest.mark.django_db
 def test_migrations_are_in_step_with_the_models():
     out = StringIO()
