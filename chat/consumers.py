@@ -5,7 +5,6 @@ at once and a closed tab does not end the answer. Every tab of the conversation,
 stream through the conversation's channel-layer group.
 """
 
-import json
 import logging
 
 from channels.db import database_sync_to_async
@@ -16,6 +15,7 @@ from accounts import ratelimits
 from accounts.consumers import UserSocketMixin
 from accounts.db import in_db_thread
 from accounts.errors import ServiceError
+from accounts.input_checks import InvalidInput, parse_json
 from accounts.models import ApiKey, ApiKeyScope
 from accounts.permissions import NotFound, can_chat
 from accounts.policies import policy_for
@@ -85,9 +85,10 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
             await self.send_error("rate_limited", f"Too many messages; wait {retry_after} s.", retry_after)
             return
         try:
-            content = json.loads(text_data or "")
-        except json.JSONDecodeError:
-            await self.send_error("invalid_json", "Frames must be JSON objects.")
+            # The HTTP APIs' checks (accounts/input_checks.py): well-formed, not too deep, no NUL or lone surrogate.
+            content = parse_json(text_data or "", what="The frame")
+        except InvalidInput as exc:
+            await self.send_error(exc.code, exc.message)
             return
         if not isinstance(content, dict):
             await self.send_error("invalid_frame", "Frames must be JSON objects.")
