@@ -1,6 +1,7 @@
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from core.input_checks import InvalidInput, parse_json
 from accounts.permissions import is_usable_account
 from core.notifications import SUSPENDED_CLOSE_CODE, user_group
 
@@ -45,6 +46,14 @@ class UserEventsConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self.leave_user_group()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Read-only: a frame is ignored, but one the chat socket would refuse gets the same error frame, rather than
+        # the JSON decoder's exception closing the socket.
+        try:
+            parse_json(text_data or "", what="The frame")
+        except InvalidInput as exc:
+            await self.send_json({"type": "error", "code": exc.code, "message": exc.message})
 
     async def user_event(self, message: dict) -> None:
         await self.send_json(message["event"])

@@ -5,7 +5,6 @@ at once and a closed tab does not end the answer. Every tab of the conversation,
 stream through the conversation's channel-layer group.
 """
 
-import json
 import logging
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -22,6 +21,7 @@ from chat.models import Message
 from chat.serializers import conversation_data, message_data
 from core.db import in_db_thread
 from core.errors import ServiceError
+from core.input_checks import InvalidInput, parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +85,10 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
             await self.send_error("rate_limited", f"Too many messages; wait {retry_after} s.", retry_after)
             return
         try:
-            content = json.loads(text_data or "")
-        except json.JSONDecodeError:
-            await self.send_error("invalid_json", "Frames must be JSON objects.")
+            # The HTTP APIs' checks (accounts/input_checks.py): well-formed, not too deep, no NUL or lone surrogate.
+            content = parse_json(text_data or "", what="The frame")
+        except InvalidInput as exc:
+            await self.send_error(exc.code, exc.message)
             return
         if not isinstance(content, dict):
             await self.send_error("invalid_frame", "Frames must be JSON objects.")

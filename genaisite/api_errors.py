@@ -1,13 +1,45 @@
-"""One error shape for /api/v1/: ``{"error": {"code", "message", "fields"?}}``, with the right status."""
+"""One error shape per entry point, with the right status: ``{"error": {"code", "message", "fields"?}}`` for
+/api/v1/, OpenAI's ``{"error": {"message", "type", "param", "code"}}`` for /v1/."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from chat.openai_compat.views import openai_error
 from core.errors import ServiceError
+
+# Everything under /api/ is the REST API's (unknown versions included, so they get a JSON 404 too).
+REST_PREFIX = "/api"
+OPENAI_PREFIX = "/v1"
+SERVER_ERROR_MESSAGE = "Internal error; it has been logged. Try again, or contact the administrator."
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def is_api_path(path: str) -> bool:
+    """Is ``path`` (a request's path_info) answered by one of the APIs, so every answer to it is JSON?"""
+    return _under(path, REST_PREFIX) or _under(path, OPENAI_PREFIX)
+
+
+def is_openai_path(path: str) -> bool:
+    return _under(path, OPENAI_PREFIX)
+
+
+def error_response(path: str, status: int, code: str, message: str, *, field: str | None = None) -> JsonResponse:
+    """An error in the shape of the API ``path`` belongs to; ``field`` names the input that holds the problem."""
+    if is_openai_path(path):
+        # OpenAI's types for the statuses answered here (the views type authentication and rate limits themselves).
+        kind = "invalid_request_error" if status < 500 else "api_error"
+        return openai_error(status, message, kind=kind, code=code, param=field)
+    body: dict = {"error": {"code": code, "message": message}}
+    if field is not None:
+        body["error"]["fields"] = {field: [message]}  # as DRF reports a field's errors
+    return JsonResponse(body, status=status)
 
 
 def _first_message(detail) -> str:

@@ -19,6 +19,7 @@ from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from accounts.middleware import ApiKeyWebsocketMiddleware  # noqa: E402
 from accounts.routing import websocket_urlpatterns as account_sockets  # noqa: E402
 from chat.routing import websocket_urlpatterns as chat_sockets  # noqa: E402
+from genaisite.asgi_guard import ApiRequestGuard  # noqa: E402
 from genaisite.channel_layer import mark_web_process  # noqa: E402
 
 
@@ -45,7 +46,8 @@ async def http_application(scope, receive, send):
 
 application = ProtocolTypeRouter(
     {
-        "http": http_application,
+        # API requests over their size limit are refused before Django spools their body (genaisite/asgi_guard.py).
+        "http": ApiRequestGuard(http_application),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter([*account_sockets, *chat_sockets])))
         ),

@@ -52,7 +52,10 @@ def header_middleware(headers: dict[str, str]):
     return factory
 
 
-api_security_headers = header_middleware(
-    {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-)
+API_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+api_security_headers = header_middleware(API_SECURITY_HEADERS)
 content_security_policy = header_middleware({"Content-Security-Policy": CONTENT_SECURITY_POLICY})

@@ -30,5 +30,6 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
 ]
 
+handler400 = "genaisite.views.bad_request"
 handler404 = "genaisite.views.not_found"
 handler500 = "genaisite.views.server_error"

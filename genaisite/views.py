@@ -1,11 +1,15 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
+from core.input_checks import InvalidInput
 from genaisite import health
+from genaisite.api_errors import SERVER_ERROR_MESSAGE, error_response, is_api_path
+from genaisite.api_input import django_refusal, refusal_response
 from genaisite.middleware import CONTENT_SECURITY_POLICY
 
 
@@ -36,22 +40,28 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=503 if not_ready else 200)
 
 
-def _wants_json(request: HttpRequest) -> bool:
-    return request.path.startswith(("/api/", "/v1/"))
+# Under DEBUG Django answers 404 and 500 with its debug pages instead of these; for the APIs the middleware in
+# genaisite/api_input.py rewrites those as JSON too.
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's refusals of a request outside a view (a body too big, too many fields), in the API's shape."""
+    if is_api_path(request.path_info):
+        error = django_refusal(exception) or InvalidInput("bad_request", "The request could not be understood.")
+        return refusal_response(request, error)
+    return defaults.bad_request(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if _wants_json(request):
+    if is_api_path(request.path_info):
         detail = exception.args[0] if exception.args and isinstance(exception.args[0], str) else None
-        message = detail or f"No such endpoint: {request.path}"
-        return JsonResponse({"error": {"code": "not_found", "message": message}}, status=404)
+        return error_response(request.path_info, 404, "not_found", detail or f"No such endpoint: {request.path}")
     return render(request, "404.html", status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if _wants_json(request):
-        message = "Internal error; it has been logged. Try again, or contact the administrator."
-        return JsonResponse({"error": {"code": "server_error", "message": message}}, status=500)
+    if is_api_path(request.path_info):
+        return error_response(request.path_info, 500, "server_error", SERVER_ERROR_MESSAGE)
     return render(request, "500.html", status=500)
 
 

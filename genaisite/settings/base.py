@@ -128,6 +128,17 @@ EMBEDDINGS_TIMEOUT = float(env_int("EMBEDDINGS_TIMEOUT", 60, minimum=1))
 # is always asked on its own). Unset for a hosted API, which readiness then trusts rather than paying for a probe.
 EMBEDDINGS_HEALTH_URL = env_http_url("EMBEDDINGS_HEALTH_URL") or ""
 
+# --- Request bodies (genaisite/api_input.py, genaisite/asgi_guard.py) ------------------------------------------
+# The largest body an API request may send: JSON and forms. A full prompt (CHAT_MAX_PROMPT_CHARS) fits with room
+# for JSON escapes (2.5 MiB, Django's default). Django's own cap on what it holds in memory (form fields,
+# request.body) is the same number.
+REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 2_621_440, minimum=64 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
+# A document upload (multipart, POST /api/v1/documents/) may be this big: the largest role limit of the defaults
+# (admins: 100 MB) and the form around it. The uploader's own policy (max_upload_mb) is checked after; raise this
+# too if an admin raises a role's limit beyond it.
+UPLOAD_MAX_BODY_BYTES = env_int("UPLOAD_MAX_BODY_BYTES", 101 * 1024 * 1024, minimum=1024 * 1024)
+
 # --- Documents -----------------------------------------------------------------------------------------------
 DOCUMENT_MAX_EXTRACTED_CHARS = env_int("DOCUMENT_MAX_EXTRACTED_CHARS", 3_000_000, minimum=1000)
 # A DOCX is a zip: refuse archives that would inflate beyond these before decompressing anything.
@@ -169,8 +180,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "genaisite.middleware.content_security_policy",
+    # Before anything that reads the request, and outside everything whose errors it turns into JSON.
+    "genaisite.api_input.ApiInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    # Django's, except that an API write missing its trailing slash is redirected with its method kept.
+    "genaisite.api_input.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.page_rate_limit",
@@ -179,7 +193,7 @@ MIDDLEWARE = [
 ]
 
 # The OpenAI-compatible API (/v1/) is served by its own handler with this stack: see genaisite/middleware.py.
-MACHINE_API_MIDDLEWARE = ["genaisite.middleware.api_security_headers"]
+MACHINE_API_MIDDLEWARE = ["genaisite.middleware.api_security_headers", "genaisite.api_input.ApiInputMiddleware"]
 
 ROOT_URLCONF = "genaisite.urls"
 AUTHENTICATION_BACKENDS = ["accounts.authentication.SuspensionAwareBackend"]

@@ -44,3 +44,19 @@ async def test_suspending_a_user_closes_their_open_sockets():
     await db(services.user_suspend)(actor=admin, user=user, reason="abuse")
     closed = await socket.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": 4403}
+
+
+async def test_the_events_socket_answers_a_bad_frame_with_an_error_frame_and_stays_open():
+    user = await db(make_user)()
+    socket = socket_with_key(await db(make_key)(user))
+    connected, _ = await socket.connect()
+    assert connected
+    await socket.send_to(text_data="not json")
+    assert (await socket.receive_json_from(timeout=5))["code"] == "invalid_json"
+    await socket.send_to(text_data='{"a": {"b\\u0000": 1}}')
+    error = await socket.receive_json_from(timeout=5)
+    assert error == {"type": "error", "code": "nul_character", "message": error["message"]}
+    assert "'a.b\\u0000'" in error["message"]
+    await socket.send_to(text_data='{"type": "ping"}')  # read-only: a well-formed frame is ignored
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
