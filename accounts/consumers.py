@@ -1,8 +1,8 @@
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from core.input_checks import InvalidInput, parse_json
 from accounts.permissions import is_usable_account
+from core.input_checks import InvalidInput, parse_json
 from core.notifications import SUSPENDED_CLOSE_CODE, user_group
 
 UNAUTHENTICATED = 4401

@@ -85,10 +85,10 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
             await self.send_error("rate_limited", f"Too many messages; wait {retry_after} s.", retry_after)
             return
         try:
-            # The HTTP APIs' checks (accounts/input_checks.py): well-formed, not too deep, no NUL or lone surrogate.
+            # The HTTP APIs' checks (core/input_checks.py): well-formed, not too deep, no NUL or lone surrogate.
             content = parse_json(text_data or "", what="The frame")
         except InvalidInput as exc:
-            await self.send_error(exc.code, exc.message)
+            await self.send_error(exc.code, exc.message, field=exc.param)
             return
         if not isinstance(content, dict):
             await self.send_error("invalid_frame", "Frames must be JSON objects.")
@@ -110,12 +110,16 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
             else:
                 await self.send_error("unknown_type", 'Unknown frame type; send {"type": "send"} or "stop".')
         except ServiceError as exc:
-            await self.send_error(exc.code, exc.message, exc.retry_after)
+            await self.send_error(exc.code, exc.message, exc.retry_after, field=exc.param)
 
-    async def send_error(self, code: str, message: str, retry_after: int | None = None) -> None:
+    async def send_error(
+        self, code: str, message: str, retry_after: int | None = None, *, field: str | None = None
+    ) -> None:
         frame = {"type": "error", "code": code, "message": message}
         if retry_after is not None:
             frame["retry_after"] = retry_after
+        if field is not None:  # the frame's field at fault, e.g. "content"
+            frame["field"] = field
         await self.send_json(frame)
 
     async def chat_event(self, message: dict) -> None:

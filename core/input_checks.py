@@ -27,8 +27,11 @@ class InvalidInput(ServiceError):
     """Input refused before it reached a view; ``field`` is the path of what holds the problem (None: the whole)."""
 
     def __init__(self, code: str, message: str, *, field: str | None = None, status: int = 400) -> None:
-        super().__init__(code, message, status=status)
-        self.field = field
+        super().__init__(code, message, status=status, param=field)
+
+    @property
+    def field(self) -> str | None:
+        return self.param
 
 
 # A field name is echoed in the refusal: a client's megabyte-long key must not come back whole.

@@ -36,6 +36,8 @@ async def test_a_frame_the_checks_refuse_gets_an_error_frame_naming_the_field(fa
     error = await socket.receive_json_from(timeout=5)
     assert (error["type"], error["code"]) == ("error", code)
     assert field in error["message"]
+    named = field.strip("'") if field.startswith("'") else None  # "The frame": the whole frame, no one field
+    assert error.get("field") == named
     await socket.send_json_to({"type": "send", "content": "still here"})
     assert (await frames_until_done(socket))[-1]["status"] == "complete"
     await socket.disconnect()

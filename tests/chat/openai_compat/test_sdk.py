@@ -76,21 +76,51 @@ def test_errors_come_back_in_openais_shape(sdk):
     )
 
 
+HI = [{"role": "user", "content": "x"}]
+
+
 @pytest.mark.parametrize(
-    ("body", "code"),
+    ("body", "code", "param"),
     [
-        ({"messages": [{"role": ["user"], "content": "x"}]}, "invalid_role"),
+        ({"messages": [{"role": ["user"], "content": "x"}]}, "invalid_role", "messages[0].role"),
         # Refused at the door (genaisite/api_input.py), before the view reads the body.
-        ({"messages": [{"role": "user", "content": "nul \u0000 inside"}]}, "nul_character"),
+        ({"messages": [{"role": "user", "content": "nul \u0000 inside"}]}, "nul_character", "messages[0].content"),
+        ({"messages": HI, "stream": True, "stream_options": "yes"}, "invalid_stream_options", "stream_options"),
+        ({"messages": HI, "max_tokens": True}, "invalid_max_tokens", "max_tokens"),
+        # Sampling fields are typed and range-checked here, never relayed to the model server to complain about.
+        ({"messages": HI, "temperature": "hot"}, "invalid_type", "temperature"),
+        ({"messages": HI, "temperature": 7}, "out_of_range", "temperature"),
+        ({"messages": HI, "top_p": -0.1}, "out_of_range", "top_p"),
+        ({"messages": HI, "presence_penalty": [1]}, "invalid_type", "presence_penalty"),
+        ({"messages": HI, "seed": 1.5}, "invalid_type", "seed"),
+        ({"messages": HI, "stop": ["a", "b", "c", "d", "e"]}, "invalid_type", "stop"),
+        ({"messages": HI, "stop": [""]}, "invalid_type", "stop"),
+        ({"messages": HI, "stream": "yes"}, "invalid_type", "stream"),
+        ({"messages": HI, "n": 2}, "unsupported_n", "n"),
         (
-            {"messages": [{"role": "user", "content": "x"}], "stream": True, "stream_options": "yes"},
+            {"messages": HI, "stream_options": {"include_usage": "y"}},
             "invalid_stream_options",
+            "stream_options.include_usage",
         ),
-        ({"messages": [{"role": "user", "content": "x"}], "max_tokens": True}, "invalid_max_tokens"),
     ],
-    ids=["unhashable-role", "nul", "stream-options", "boolean-max-tokens"],
+    ids=[
+        "unhashable-role",
+        "nul",
+        "stream-options",
+        "boolean-max-tokens",
+        "hot-temperature",
+        "temperature-7",
+        "negative-top-p",
+        "list-penalty",
+        "float-seed",
+        "five-stops",
+        "empty-stop",
+        "string-stream",
+        "n-2",
+        "string-include-usage",
+    ],
 )
-def test_malformed_requests_are_400s_that_reach_no_model(sdk, fake_llm, body, code):
+def test_malformed_requests_are_400s_that_reach_no_model(sdk, fake_llm, body, code, param):
     client = sdk()  # the SDK validates its own arguments, so send what a careless client would, raw
     refused = httpx.post(
         f"{client.base_url}chat/completions",
@@ -99,6 +129,8 @@ def test_malformed_requests_are_400s_that_reach_no_model(sdk, fake_llm, body, co
     )
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"]["code"] == code
+    assert refused.json()["error"]["param"] == param
+    assert refused.json()["error"]["type"] == "invalid_request_error"
     assert fake_llm.completion_calls == 0
     assert not Message.objects.exists(), "nothing recorded for a refused request"
 
@@ -147,3 +179,19 @@ def test_the_real_local_model_answers_through_the_sdk(daphne_server, llm_server_
     )
     pieces = [chunk.choices[0].delta.content for chunk in streamed if chunk.choices and chunk.choices[0].delta.content]
     assert len(pieces) > 1
+
+
+def test_checked_sampling_fields_reach_the_model_server_as_sent(sdk, fake_llm):
+    client = sdk()
+    client.chat.completions.create(
+        model="fake-echo",
+        messages=[{"role": "user", "content": "tuned"}],
+        temperature=0.2,
+        top_p=0.9,
+        stop=["\n\n", "END"],
+        seed=7,
+        presence_penalty=-0.5,
+    )
+    sent = fake_llm.requests[-1]
+    assert (sent["temperature"], sent["top_p"], sent["seed"], sent["presence_penalty"]) == (0.2, 0.9, 7, -0.5)
+    assert sent["stop"] == ["\n\n", "END"]
