@@ -39,4 +39,6 @@ USER genaisite
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "genaisite.asgi:application"]
+# Daphne with its access log through our logging config (timestamps, PII filter): genaisite/webserver.py.
+CMD ["python", "-m", "genaisite.webserver", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", \
+     "genaisite.asgi:application"]

@@ -142,6 +142,7 @@ def _run_stages(document: Document) -> None:
         document.file.path,
         document.kind,
         max_chars=settings.DOCUMENT_MAX_EXTRACTED_CHARS,
+        max_pages=settings.DOCUMENT_MAX_PDF_PAGES,
         timeout=settings.EXTRACTION_TIMEOUT_SECONDS,
         memory_mb=settings.EXTRACTION_MEMORY_MB,
     )
@@ -152,7 +153,7 @@ def _run_stages(document: Document) -> None:
     _save(document, status=Document.Status.EMBEDDING, progress=PROGRESS["embedding"])
     Chunk.objects.filter(document=document).delete()  # what an earlier, interrupted attempt left
     _embed(document, drafts)
-    _finish(document, len(drafts), truncated=extracted.truncated)
+    _finish(document, len(drafts), note=extracted.note)
     logger.info(
         "ingested %s: %d chunks; extract %.2f s, chunk %.2f s, embed and store %.2f s (%.1f chunks/s)",
         document.pk,
@@ -224,13 +225,13 @@ def _vectors_for(batch: list[chunking.ChunkDraft]):
         raise TransientError(f"embedding failed: {exc}") from exc
 
 
-def _finish(document: Document, chunk_count: int, *, truncated: bool) -> None:
+def _finish(document: Document, chunk_count: int, *, note: str) -> None:
+    """Ready; ``note`` (kept in ``error``, which the library shows under the status) says what was left out."""
     with transaction.atomic():
         current = Document.objects.select_for_update().get(pk=document.pk)
         if current.leased_by != WORKER_ID or current.status != Document.Status.EMBEDDING:
             return  # our lease lapsed and someone else took over: their result stands
-        note = "Only the first part of a very long document was read." if truncated else ""
-        document.status, document.progress, document.error = Document.Status.READY, 100, note
+        document.status, document.progress, document.error = Document.Status.READY, 100, note[:2000]
         document.chunk_count, document.lease_expires_at, document.ready_at = chunk_count, None, timezone.now()
         document.save()
         announce(document)

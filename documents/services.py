@@ -1,10 +1,13 @@
 """Writes for documents: uploads, sharing, deletion. Ingestion lives in documents/ingestion.py."""
 
+import errno
 import hashlib
+import logging
 import uuid
 
+from django.core.files.storage import Storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
 from accounts.models import User
 from accounts.permissions import can_share_documents, can_upload_documents
@@ -13,6 +16,8 @@ from core.errors import ServiceError
 from core.notifications import notify_user
 from documents.models import Document
 from documents.validation import check_upload
+
+logger = logging.getLogger(__name__)
 
 
 def document_event(document: Document) -> dict:
@@ -72,15 +77,55 @@ def document_upload(*, owner: User, upload: UploadedFile, title: str = "") -> Do
     )
     try:
         with transaction.atomic():
-            # Stored under its id, never under the uploaded name.
-            document.file.save(f"{owner.pk}/{document.pk}.{checked.kind}", upload, save=False)
+            # Stored under its id, never under the uploaded name; the row is written only once the file is.
+            _store(document, f"{owner.pk}/{document.pk}.{checked.kind}", upload)
             document.save(force_insert=True)
             announce(document)
             transaction.on_commit(lambda: _enqueue(document.pk))
-    except IntegrityError:
-        document.file.delete(save=False)
-        raise ServiceError("duplicate", "You already uploaded this file.", status=409) from None
+    except DatabaseError as exc:
+        document.file.delete(save=False)  # the row was not written, so its file must not stay either
+        if isinstance(exc, IntegrityError):
+            raise ServiceError("duplicate", "You already uploaded this file.", status=409) from None
+        raise
     return document
+
+
+# Storage errors a user can do nothing about but wait or tell an administrator; each says so in its own words.
+_STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _store(document: Document, name: str, upload: UploadedFile) -> None:
+    """Save the upload's file. A storage that fails part way (a full disk, a read-only or forbidden volume) leaves no
+    partial file behind, and the refusal names the cause."""
+    target = document.file.field.generate_filename(document, name)
+    try:
+        document.file.save(name, upload, save=False)
+    except OSError as exc:
+        logger.error("storing the upload %s failed: %s", target, exc)
+        _remove_partial(document.file.storage, target)
+        raise _storage_refusal(exc) from None
+
+
+def _remove_partial(storage: Storage, name: str) -> None:
+    try:
+        if storage.exists(name):
+            storage.delete(name)
+    except OSError as exc:  # a read-only volume refuses the clean-up too, but then it wrote nothing either
+        logger.warning("could not remove the partial upload %s: %s", name, exc)
+
+
+def _storage_refusal(exc: OSError) -> ServiceError:
+    if exc.errno in _STORAGE_FULL:
+        message = "The server has no room left to store the file. Try again later, or ask an administrator."
+        return ServiceError("storage_full", message, status=507)
+    if exc.errno == errno.EROFS:
+        cause = "its storage is read-only"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        cause = "it may not write to its storage"
+    else:
+        cause = f"its storage failed ({errno.errorcode.get(exc.errno or 0, 'I/O error')})"
+    message = f"The server cannot store files right now: {cause}. Try again later, or ask an administrator."
+    return ServiceError("storage_unavailable", message, status=503)
 
 
 def _enqueue(document_id: uuid.UUID) -> None:

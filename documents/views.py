@@ -19,6 +19,7 @@ from documents.validation import EXTENSIONS
 @require_http_methods(["GET", "POST"])
 def documents_page(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             document = services.document_upload(
@@ -26,9 +27,12 @@ def documents_page(request: HttpRequest) -> HttpResponse:
             )
         except ServiceError as exc:
             form.add_error("file", exc.message)
+            status = exc.status  # a full disk is the server's fault (507), not the form's
         else:
             messages.success(request, f"“{document.title}” uploaded; it is being read now.")
             return redirect("documents:list")
+    elif form.errors:
+        status = 400
     context = {
         "form": form,
         "documents": selectors.document_list(user=request.user),
@@ -39,7 +43,7 @@ def documents_page(request: HttpRequest) -> HttpResponse:
         "row_template": _row_template(request),
         "accept": ",".join(EXTENSIONS),
     }
-    return render(request, "documents/list.html", context, status=400 if form.errors else 200)
+    return render(request, "documents/list.html", context, status=status)
 
 
 # Placeholders static/js/documents.js swaps for a new upload's id and title when it clones the row template.

@@ -185,6 +185,7 @@ def _decode(body: bytes, content_type_header: str = "") -> str:
 
 
 def _page(url: str, final_url: str, content_type: str, body: bytes) -> Page:
+    read_in_part = False  # a PDF stopped part way (a limit, a damaged page) holds more than the text we have
     if content_type == PDF_TYPE:
         with tempfile.NamedTemporaryFile(suffix=".pdf") as handle:
             handle.write(body)
@@ -192,14 +193,14 @@ def _page(url: str, final_url: str, content_type: str, body: bytes) -> Page:
             extracted = extract_file(
                 handle.name, "pdf", max_chars=settings.WEB_FETCH_MAX_CHARS, timeout=30, memory_mb=1024
             )
-        blocks, title = extracted.blocks, ""
+        blocks, title, read_in_part = extracted.blocks, "", extracted.truncated
     elif content_type == "text/plain":
         blocks, title = [{"text": clean_text(_decode(body))}], ""
     else:
         extracted = html_blocks(_decode(body))
         blocks, title = extracted.blocks, extracted.title
     text = "\n\n".join(block["text"] for block in blocks if block["text"])
-    truncated = len(text) > settings.WEB_FETCH_MAX_CHARS
+    truncated = read_in_part or len(text) > settings.WEB_FETCH_MAX_CHARS
     text = text[: settings.WEB_FETCH_MAX_CHARS]
     if not text.strip():
         raise FetchRefused("not_text", "The page has no readable text.", status=422)

@@ -75,6 +75,10 @@ class EmbeddedPostgres:
         return True
 
     def stop(self) -> None:
+        if self.runs_as_system_user:
+            # Someone may have taken the search right away since the start (pytest does, on its shared temporary
+            # root): pg_ctl could then not see the running server, and would leave it running.
+            self._grant_search_on_parents()
         if self.is_running():
             self._pg_ctl("stop", "-m", "fast", "-w", "-t", "60", check=False)
 
@@ -96,6 +100,11 @@ class EmbeddedPostgres:
             "max_connections = 100\n"
             # Room for the HNSW index of a few hundred thousand chunks (384 floats each) to stay in memory.
             "shared_buffers = 512MB\n"
+            # The server log keeps its timestamps but no user data: Django binds parameters on the client, so a
+            # failing statement's text (and a key's DETAIL) would quote messages, titles or addresses verbatim.
+            "log_line_prefix = '%m [%p] '\n"
+            "log_min_error_statement = panic\n"
+            "log_error_verbosity = terse\n"
         )
         self._chown(settings_file)
 
@@ -136,15 +145,18 @@ class EmbeddedPostgres:
             subprocess.run(
                 ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER], check=True
             )
-        # The server must reach its data and its binaries: grant search (x) on parent directories that lack it.
+        self._grant_search_on_parents()
+        self._chown(self.data_dir)
+        if self.cluster_dir.exists():
+            subprocess.run(["chown", "-R", f"{SYSTEM_USER}:", str(self.cluster_dir)], check=True)
+
+    def _grant_search_on_parents(self) -> None:
+        """The server's user must reach its data and its binaries: grant search (x) on parents that lack it."""
         for path in (self.data_dir, postgres_bin_dir()):
             for parent in [path, *path.parents]:
                 mode = parent.stat().st_mode
                 if not mode & 0o001:
                     os.chmod(parent, mode | 0o001)
-        self._chown(self.data_dir)
-        if self.cluster_dir.exists():
-            subprocess.run(["chown", "-R", f"{SYSTEM_USER}:", str(self.cluster_dir)], check=True)
 
     def _chown(self, path: Path) -> None:
         if self.runs_as_system_user:

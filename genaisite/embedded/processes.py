@@ -5,10 +5,14 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 logger = logging.getLogger(__name__)
 
@@ -21,32 +25,72 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def timestamped(line: str) -> str:
+    """``line`` after the wall-clock time, in the format of our own log lines (logging's asctime)."""
+    return f"{datetime.now():%Y-%m-%d %H:%M:%S,%f}"[:-3] + " " + line
+
+
+def _copy_lines(source: BinaryIO, sink: BinaryIO, line_filter: Callable[[str], str]) -> None:
+    with source, sink:
+        for raw in iter(source.readline, b""):
+            sink.write(line_filter(raw.decode(errors="replace")).encode())
+            sink.flush()
+
+
 class ManagedProcess:
-    def __init__(self, name: str, command: list[str], *, env: dict[str, str], cwd: Path, log_file: Path | None = None):
+    """``line_filter``, with a ``log_file``: each line of output passes through it on its way to the file (read by a
+    thread of the launcher), e.g. to give a server that logs only its uptime the time of day."""
+
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        env: dict[str, str],
+        cwd: Path,
+        log_file: Path | None = None,
+        line_filter: Callable[[str], str] | None = None,
+    ):
         self.name = name
         self.command = command
         self.env = env
         self.cwd = cwd
         self.log_file = log_file
+        self.line_filter = line_filter
         self.process: subprocess.Popen | None = None
+        self._copier: threading.Thread | None = None
 
     def start(self) -> None:
         output = None
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             output = self.log_file.open("ab")
+        piped = output is not None and self.line_filter is not None
         # A session of its own: Ctrl-C in the terminal reaches only the launcher, which stops children in order.
         self.process = subprocess.Popen(
             self.command,
             env=self.env,
             cwd=self.cwd,
-            stdout=output,
+            stdout=subprocess.PIPE if piped else output,
             stderr=subprocess.STDOUT if output else None,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-        if output is not None:
+        if piped:
+            self._copier = threading.Thread(
+                target=_copy_lines,
+                args=(self.process.stdout, output, self.line_filter),
+                name=f"log-{self.name}",
+                daemon=True,
+            )
+            self._copier.start()
+        elif output is not None:
             output.close()
+
+    def _drain(self) -> None:
+        """Wait (briefly) until what an exited process wrote is in its log file."""
+        if self._copier is not None:
+            self._copier.join(2)
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()
@@ -61,6 +105,7 @@ class ManagedProcess:
             logger.warning("%s did not stop within %.0f s; killing it", self.name, timeout)
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        self._drain()
 
 
 def wait_for_http(url: str, *, process: ManagedProcess, timeout: float) -> None:
@@ -84,5 +129,6 @@ def wait_for_http(url: str, *, process: ManagedProcess, timeout: float) -> None:
 def _log_hint(process: ManagedProcess) -> str:
     if process.log_file is None or not process.log_file.exists():
         return ""
+    process._drain()
     tail = process.log_file.read_text(errors="replace").strip().splitlines()[-3:]
     return f" (log {process.log_file}: {' | '.join(tail)})"

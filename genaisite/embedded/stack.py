@@ -21,13 +21,20 @@ from genaisite.embedded import EmbeddedServiceError
 from genaisite.embedded import postgres as embedded_postgres
 from genaisite.embedded.embedding_server import embedding_server_command
 from genaisite.embedded.llm import llm_server_command, llm_server_env
-from genaisite.embedded.processes import ManagedProcess, wait_for_http
+from genaisite.embedded.processes import ManagedProcess, timestamped, wait_for_http
+from genaisite.log_redaction import redact_line
+from genaisite.webserver import web_server_command
 
 logger = logging.getLogger(__name__)
 
 LLM_START_TIMEOUT = 60.0
 EMBEDDINGS_START_TIMEOUT = 120.0  # importing torch is most of it
 WEB_START_TIMEOUT = 120.0
+
+
+def llm_log_line(line: str) -> str:
+    # llama-server stamps its lines with its uptime only ("0.25.391.453 I slot …"): add the time of day.
+    return timestamped(redact_line(line))
 
 
 class Stack:
@@ -69,19 +76,8 @@ class Stack:
         else:
             self.write(f"embeddings {settings.EMBEDDINGS_MODEL} at {settings.EMBEDDINGS_BASE_URL}")
         self._start_child("worker", [sys.executable, str(self.base_dir / "manage.py"), "run_huey", "--flush-locks"])
-        web = self._start_child(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "--bind",
-                settings.LISTEN_HOST,
-                "--port",
-                str(settings.LISTEN_PORT),
-                "genaisite.asgi:application",
-            ],
-        )
+        # Daphne, its access log through our logging (timestamps, PII filter): see genaisite/webserver.py.
+        web = self._start_child("web", web_server_command(host=settings.LISTEN_HOST, port=settings.LISTEN_PORT))
         url = f"http://{settings.LISTEN_HOST}:{settings.LISTEN_PORT}"
         wait_for_http(f"{url}/healthz", process=web, timeout=WEB_START_TIMEOUT)
         self.write(f"web        {url}  (admin at {url}/admin/, readiness at {url}/readyz)")
@@ -95,7 +91,12 @@ class Stack:
             slots=settings.EMBEDDED_LLM_SLOTS,
         )
         self.llm = ManagedProcess(
-            "llm", command, env=llm_server_env(), cwd=self.base_dir, log_file=settings.DATA_DIR / "log" / "llm.log"
+            "llm",
+            command,
+            env=llm_server_env(),
+            cwd=self.base_dir,
+            log_file=settings.DATA_DIR / "log" / "llm.log",
+            line_filter=llm_log_line,
         )
         self.llm.start()
         self.children.append(self.llm)
@@ -103,7 +104,10 @@ class Stack:
     def _start_embeddings(self) -> None:
         command = embedding_server_command(port=settings.EMBEDDED_EMBEDDINGS_PORT, bf16=settings.EMBEDDING_BF16)
         log_file = settings.DATA_DIR / "log" / "embeddings.log"
-        self.embeddings = ManagedProcess("embeddings", command, env=self.env, cwd=self.base_dir, log_file=log_file)
+        # Its lines carry their own timestamps; they are redacted here, as the service has no Django logging.
+        self.embeddings = ManagedProcess(
+            "embeddings", command, env=self.env, cwd=self.base_dir, log_file=log_file, line_filter=redact_line
+        )
         self.embeddings.start()
         self.children.append(self.embeddings)
 

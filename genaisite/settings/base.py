@@ -141,6 +141,8 @@ UPLOAD_MAX_BODY_BYTES = env_int("UPLOAD_MAX_BODY_BYTES", 101 * 1024 * 1024, mini
 
 # --- Documents -----------------------------------------------------------------------------------------------
 DOCUMENT_MAX_EXTRACTED_CHARS = env_int("DOCUMENT_MAX_EXTRACTED_CHARS", 3_000_000, minimum=1000)
+# Past either cap the rest of a document is left out, and the document says so (it stays searchable).
+DOCUMENT_MAX_PDF_PAGES = env_int("DOCUMENT_MAX_PDF_PAGES", 2000, minimum=1)
 # A DOCX is a zip: refuse archives that would inflate beyond these before decompressing anything.
 DOCX_MAX_ENTRIES = 3000
 DOCX_MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024

@@ -21,6 +21,8 @@
     label.className = "doc-status status-" + status;
     if (progress !== null) field(row, "progress").value = progress;
     field(row, "error").textContent = error || "";
+    // A ready document's text is a note (a limit left part of the file out), not an error.
+    field(row, "error").className = status === "ready" ? "help" : "error";
     row.dataset.status = status;
   }
 

@@ -3,6 +3,7 @@
 import io
 import zipfile
 import zlib
+from collections.abc import Callable
 
 import docx
 
@@ -39,18 +40,71 @@ def _page(content_object: int) -> bytes:
     )
 
 
-def make_pdf(pages: list[str]) -> bytes:
-    """A valid PDF, one page per string (lines split on newlines), Helvetica text that pypdf extracts."""
+def _text_page(text: str) -> Callable[[int], list[bytes]]:
+    def objects(first: int) -> list[bytes]:
+        lines = [f"({_pdf_escape(line)}) Tj 0 -16 Td" for line in text.split("\n")]
+        return [_page(first + 1), _stream(("BT /F1 12 Tf 72 740 Td " + " ".join(lines) + " ET").encode())]
+
+    return objects
+
+
+def _pdf(pages: list[Callable[[int], list[bytes]]]) -> bytes:
+    """Each page is built by a function given the number of its first object."""
     objects = [b"", b"", b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     kids = []
-    for text in pages:
-        page_object = len(objects) + 1
-        kids.append(f"{page_object} 0 R")
-        lines = [f"({_pdf_escape(line)}) Tj 0 -16 Td" for line in text.split("\n")]
-        objects += [_page(page_object + 1), _stream(("BT /F1 12 Tf 72 740 Td " + " ".join(lines) + " ET").encode())]
+    for build in pages:
+        kids.append(f"{len(objects) + 1} 0 R")
+        objects += build(len(objects) + 1)
     objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
     objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(pages)} >>".encode()
     return _assemble_pdf(objects)
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A valid PDF, one page per string (lines split on newlines), Helvetica text that pypdf extracts."""
+    return _pdf([_text_page(text) for text in pages])
+
+
+def _bomb_page(megabytes: int) -> Callable[[int], list[bytes]]:
+    def objects(first: int) -> list[bytes]:
+        compressor = zlib.compressobj(9)
+        data = b"".join(compressor.compress(b"0" * 1_048_576) for _ in range(megabytes)) + compressor.flush()
+        return [_page(first + 1), _stream(data, flate=True)]
+
+    return objects
+
+
+def pdf_with_bomb_page(pages: list[str], *, megabytes: int = 100) -> bytes:
+    """Readable pages, then one whose content inflates past pypdf's decompression limit (LimitReachedError)."""
+    return _pdf([*(_text_page(text) for text in pages), _bomb_page(megabytes)])
+
+
+def _slow_page(depth: int, moves: int) -> Callable[[int], list[bytes]]:
+    """A page drawing a form that draws the next form twice, ``depth`` levels down: thousands of invocations of a
+    leaf of ``moves`` text moves. Tiny and light on memory, but minutes of work for a text extractor."""
+
+    def objects(first: int) -> list[bytes]:
+        page = (
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> "
+            b"/XObject << /X %d 0 R >> >> /Contents %d 0 R >>" % (first + 2, first + 1)
+        )
+        built = [page, _stream(b"/X Do /X Do")]
+        for level in range(depth):
+            if level < depth - 1:
+                content, resources = b"/X Do /X Do", b"<< /XObject << /X %d 0 R >> >>" % (first + 3 + level)
+            else:
+                content = b"BT /F1 12 Tf 72 740 Td (deep) Tj " + b"0 0 Td " * moves + b"ET"
+                resources = b"<< /Font << /F1 3 0 R >> >>"
+            form = b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources %s /Length %d >>\n"
+            built.append(form % (resources, len(content)) + b"stream\n" + content + b"\nendstream")
+        return built
+
+    return objects
+
+
+def pdf_with_slow_page(pages: list[str]) -> bytes:
+    """Readable pages, then one that takes a text extractor minutes (far past any extraction time budget)."""
+    return _pdf([*(_text_page(text) for text in pages), _slow_page(depth=13, moves=2000)])
 
 
 def pdf_bomb(megabytes: int = 400) -> bytes:

@@ -1,10 +1,11 @@
-"""Text extraction in a bounded child process: every format, hostile input, invisible characters."""
+"""Text extraction in a bounded child process: every format, hostile input, invisible characters, and limits that
+stop the reading part way (what was read is kept, and the note says which limit was hit)."""
 
 import pytest
 from django.conf import settings
 
-from documents.extraction import ExtractionFailed, clean_text, extract_file, html_blocks
-from tests.documents.files import make_docx, make_pdf, pdf_bomb
+from documents.extraction import ExtractionFailed, clean_text, cut_text, extract_file, html_blocks
+from tests.documents.files import make_docx, make_pdf, pdf_bomb, pdf_with_bomb_page, pdf_with_slow_page
 
 
 def extract(tmp_path, name: str, content: bytes, kind: str, **limits):
@@ -70,3 +71,63 @@ def test_extracted_text_is_capped(tmp_path):
 def test_a_file_without_text_is_refused(tmp_path):
     with pytest.raises(ExtractionFailed, match="no readable text"):
         extract(tmp_path, "blank.txt", b"   \n\n  ", "txt")
+
+
+def pages_of(result) -> list[int]:
+    return sorted({block["page"] for block in result.blocks})
+
+
+def test_a_single_block_longer_than_the_cap_is_cut_at_a_sentence_not_dropped(tmp_path):
+    one_paragraph = " ".join(f"Sentence number {i} says something about the sample." for i in range(200)).encode()
+    result = extract(tmp_path, "one.txt", one_paragraph, "txt", max_chars=2000)
+    assert len(result.blocks) == 1
+    text = result.blocks[0]["text"]
+    assert 1900 < len(text) <= 2000
+    assert text.endswith("about the sample.")
+    assert result.truncated is True
+    assert result.note == "Only the first 2,000 characters were read: that is the limit per file."
+
+
+def test_a_cut_ends_at_a_paragraph_sentence_or_word_near_the_limit():
+    assert cut_text("Short.", 100) == "Short."
+    assert cut_text("One two. Three four five six", 20) == "One two. Three four"
+    assert cut_text("First part of it.\n\nSecond part goes on", 25) == "First part of it."
+    assert cut_text("x" * 50, 20) == "x" * 20  # no boundary near: exactly at the limit
+
+
+def test_a_pdf_past_the_page_cap_keeps_its_first_pages(tmp_path):
+    result = extract(tmp_path, "a.pdf", make_pdf([f"Page {n} text." for n in range(1, 6)]), "pdf", max_pages=2)
+    assert (pages_of(result), result.pages) == ([1, 2], 5)
+    assert result.note == "Only pages 1–2 of 5 were read: at most 2 pages are read per PDF."
+
+
+def test_a_pdf_past_the_character_cap_stops_at_the_page_that_reaches_it(tmp_path):
+    pages = [f"Page {n}: " + "measured value " * 40 for n in range(1, 7)]  # about 610 characters each
+    result = extract(tmp_path, "a.pdf", make_pdf(pages), "pdf", max_chars=1000)
+    assert pages_of(result) == [1, 2]
+    assert sum(len(block["text"]) for block in result.blocks) <= 1000
+    assert result.note == "Only the first 1,000 characters were read (pages 1–2 of 6): that is the limit per file."
+
+
+def test_a_pdf_page_past_a_pypdf_limit_keeps_the_pages_before_it(tmp_path):
+    result = extract(tmp_path, "a.pdf", pdf_with_bomb_page(["Cover", "Budget: 4.2 million"]), "pdf")
+    assert [block["text"] for block in result.blocks] == ["Cover", "Budget: 4.2 million"]
+    assert result.note == (
+        "Only pages 1–2 of 3 were read: page 3 is damaged or too complex to read (LimitReachedError)."
+    )
+
+
+def test_a_pdf_that_outlasts_the_time_budget_keeps_the_pages_read_in_time(tmp_path):
+    result = extract(tmp_path, "a.pdf", pdf_with_slow_page(["Cover", "Budget: 4.2 million"]), "pdf", timeout=6)
+    assert [block["text"] for block in result.blocks] == ["Cover", "Budget: 4.2 million"]
+    assert result.pages == 3
+    # Whichever bound strikes first: the wall clock (the parent) or processor time (the kernel).
+    assert result.note in (
+        "Only pages 1–2 of 3 were read: reading took longer than 6 s.",
+        "Only pages 1–2 of 3 were read: reading used more processor time than allowed.",
+    )
+
+
+def test_a_pdf_whose_first_page_is_unreadable_fails_with_a_reason(tmp_path):
+    with pytest.raises(ExtractionFailed, match=r"too complex to read \(page 1: LimitReachedError\)"):
+        extract(tmp_path, "a.pdf", pdf_with_bomb_page([]), "pdf")

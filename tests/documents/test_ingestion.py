@@ -14,8 +14,8 @@ from documents.models import Chunk, Document
 from genaisite.asgi import application
 from genaisite.embedded.processes import ManagedProcess
 from tests.conftest import BASE_DIR, manage_py, wait_until
-from tests.documents.files import make_pdf
-from tests.factories import make_key, make_user
+from tests.documents.files import make_pdf, pdf_with_bomb_page
+from tests.factories import make_key, make_user, session_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,6 +82,34 @@ def test_a_corrupt_pdf_ends_failed_with_a_reason():
     assert "damaged" in document.error
     assert document.lease_expires_at is None
     assert not Chunk.objects.filter(document=document).exists()
+
+
+def test_a_text_longer_than_the_cap_is_read_up_to_it_and_says_so(settings):
+    settings.DOCUMENT_MAX_EXTRACTED_CHARS = 2000
+    one_block = " ".join(f"Observation {i} concerns the sample under test." for i in range(300)).encode()
+    user = make_user()
+    document = upload(user, "one-block.txt", one_block)
+    assert ingestion.ingest(document.pk) == "ready"
+    document.refresh_from_db()
+    note = "Only the first 2,000 characters were read: that is the limit per file."
+    assert (document.error, document.progress) == (note, 100)
+    stored = " ".join(Chunk.objects.filter(document=document).values_list("text", flat=True))
+    assert "Observation 0 concerns" in stored
+    assert "Observation 299" not in stored
+    # Where the owner looks: the API's document and the library page.
+    assert session_client(user).get(f"/api/v1/documents/{document.pk}").json()["error"] == note
+    assert note in session_client(user).get("/documents/").content.decode()
+
+
+def test_a_pdf_stopped_by_a_limit_is_ready_with_the_pages_read_and_the_reason():
+    document = upload(make_user(), "bomb-page.pdf", pdf_with_bomb_page(PAGES))
+    assert ingestion.ingest(document.pk) == "ready"
+    document.refresh_from_db()
+    assert document.pages == 4
+    assert document.error == (
+        "Only pages 1–3 of 4 were read: page 4 is damaged or too complex to read (LimitReachedError)."
+    )
+    assert set(Chunk.objects.filter(document=document).values_list("page", flat=True)) == {1, 2, 3}
 
 
 def test_a_transient_error_retries_later_and_then_succeeds(monkeypatch):

@@ -1,5 +1,7 @@
 """The embedded Postgres manager on its own cluster: initialises, keeps data across a restart, stops cleanly."""
 
+import re
+
 import psycopg
 import pytest
 
@@ -47,3 +49,26 @@ def test_it_listens_on_loopback_tcp_only(cluster):
     with connect(cluster) as conn:
         assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
         assert conn.execute("SHOW unix_socket_directories").fetchone() == ("",)
+
+
+def test_its_log_has_timestamps_but_never_the_data_of_a_failing_statement(cluster):
+    cluster.ensure_started()
+    with connect(cluster) as conn:
+        conn.execute("CREATE TABLE people (email text UNIQUE)")
+        # Literals in the text, as Django sends them (it binds parameters on the client).
+        conn.execute("INSERT INTO people VALUES ('ada.moreau@example.com')")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO people VALUES ('ada.moreau@example.com')")
+    log = cluster.log_file.read_text()
+    error = next(line for line in log.splitlines() if "ERROR:" in line)
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \w+ \[\d+\] ERROR:  duplicate key value", error), error
+    assert "moreau" not in log
+
+
+def test_it_stops_even_after_a_parent_directory_lost_its_search_right(cluster, tmp_path):
+    if not cluster.runs_as_system_user:
+        pytest.skip("only a server running as a user of its own can lose its way to the data")
+    cluster.ensure_started()
+    tmp_path.chmod(0o700)  # what a new pytest session does to the shared temporary root under a running server
+    cluster.stop()
+    assert not (cluster.cluster_dir / "postmaster.pid").exists()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -99,6 +100,14 @@ def test_serve_comes_up_ready_stops_cleanly_and_keeps_its_data(server):
     assert "healthy" in body["components"]["llm"]["detail"]
     first_log = server.log.read_text()
     assert "admin      created user 'admin' with password" in first_log
+    # `make run` log lines have the time of day: serve's own, the web server's access log (through LOGGING) and the
+    # LLM's log (which llama-server stamps with its uptime only).
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+    assert re.search(rf"^{stamp}genaisite is up", first_log, re.MULTILINE)
+    assert re.search(rf'^{stamp}INFO daphne.access: \S+ "GET /readyz" 200', first_log, re.MULTILINE)
+    llm_log = (Path(server.env["DATA_DIR"]) / "log" / "llm.log").read_text().splitlines()
+    assert llm_log
+    assert all(re.match(stamp, line) for line in llm_log), llm_log[:5]
 
     assert server.interrupt() == 0
     assert "genaisite stopped." in server.log.read_text()

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from genaisite.embedded.processes import timestamped
 from genaisite.embedded.stack import serve
 
 
@@ -8,6 +9,7 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def handle(self, *args, **options) -> None:
-        code = serve(lambda line: self.stdout.write(line))
+        # Stamped like the log lines of the web server and worker, which share this terminal.
+        code = serve(lambda line: self.stdout.write(timestamped(line)))
         if code:
             raise SystemExit(code)
