@@ -127,6 +127,4 @@ def access_owned(queryset: QuerySet, *, user: User, pk: object, owner_field: str
 
 
 def access_api_key(user: User, key_id: object) -> Model:
-    from accounts.models import ApiKey
-
     return access_owned(ApiKey.objects.all(), user=user, pk=key_id)

@@ -99,6 +99,8 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
         kind = content.get("type")
         try:
             if kind == "send":
+                if content.get("model") is not None and not isinstance(content["model"], str):
+                    raise ServiceError("invalid_model", "'model' must be a model's name.", param="model")
                 await services.reply_start(
                     caller=admission.Caller(user=self.scope["user"], api_key=self.scope.get("api_key")),
                     conversation=self.conversation,

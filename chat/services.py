@@ -21,6 +21,7 @@ from chat.serializers import message_data
 from core.db import in_db_thread
 from core.errors import ServiceError
 from documents import webpages
+from documents.selectors import access_document
 
 
 def validate_content(content: object) -> str:
@@ -53,8 +54,6 @@ def conversation_create(
 
 
 def _choose_documents(conversation: Conversation, mode: str, document_ids: list | None) -> None:
-    from documents.selectors import access_document
-
     if mode not in Conversation.DocumentsMode.values:
         raise ServiceError(
             "invalid_documents_mode", f"documents_mode must be one of {Conversation.DocumentsMode.values}."

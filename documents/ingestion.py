@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -113,22 +114,29 @@ def heartbeat(document_id: uuid.UUID) -> Iterator[None]:
         thread.join(5)
 
 
-def ingest(document_id: uuid.UUID | str) -> str:
-    """Run one ingestion attempt. Returns the document's resulting status (or "skipped")."""
+@dataclass(frozen=True)
+class Attempt:
+    status: str  # the document's status after the attempt, or "skipped" (someone else holds it, or it is done)
+    retry_in: int | None = None  # seconds: a transient failure; the caller schedules the next attempt
+
+
+def ingest(document_id: uuid.UUID | str) -> Attempt:
+    """Run one ingestion attempt. Scheduling a retry is the caller's (the task's): this module never queues."""
     document = claim(document_id)
     if document is None:
-        return "skipped"
+        return Attempt("skipped")
     try:
         with heartbeat(document.pk):
             _run_stages(document)
     except ExtractionFailed as exc:
         fail(document, str(exc))
     except (TransientError, DatabaseError) as exc:
-        _retry_later(document, exc)
+        delay = _retry_later(document, exc)
+        return Attempt(document.status, retry_in=delay)
     except Exception:
         logger.exception("ingestion of %s failed", document.pk)
         fail(document, "An unexpected error stopped the ingestion; it has been logged.")
-    return document.status
+    return Attempt(document.status)
 
 
 def _run_stages(document: Document) -> None:
@@ -241,27 +249,31 @@ def fail(document: Document, reason: str) -> None:
     _save(document, status=Document.Status.FAILED, error=reason[:2000], lease_expires_at=None)
 
 
-def _retry_later(document: Document, exc: Exception) -> None:
-    from documents.tasks import ingest_document
-
+def _retry_later(document: Document, exc: Exception) -> int:
+    """Back in the queue with the reason; returns the delay before the next attempt."""
     delay = min(300, 5 * 2 ** (document.attempts - 1))
     logger.warning("ingestion of %s hit a transient error (%s); retrying in %d s", document.pk, exc, delay)
     close_old_connections()
     _save(document, status=Document.Status.QUEUED, lease_expires_at=None, error=f"Retrying shortly: {exc}"[:500])
-    ingest_document.schedule((str(document.pk),), delay=delay)
+    return delay
 
 
 # A queued document nobody has claimed for this long lost its task (e.g. the queue's storage was wiped).
 FORGOTTEN_AFTER = timedelta(minutes=10)
 
 
-def reap() -> dict:
-    """Re-queue documents whose worker died (lapsed lease), or fail them after too many attempts; re-send tasks
-    for documents the queue forgot."""
-    from documents.tasks import ingest_document
+@dataclass
+class Reaped:
+    counts: dict
+    to_queue: list[str]  # documents whose ingestion must be (re)queued, by the caller: this module never queues
 
+
+def reap() -> Reaped:
+    """Re-queue documents whose worker died (lapsed lease), or fail them after too many attempts; find documents
+    whose task the queue forgot."""
     now = timezone.now()
     counts = {"requeued": 0, "failed": 0, "resent": 0}
+    to_queue: list[str] = []
     stalled = Document.objects.filter(status__in=Document.WORKING_STATUSES, lease_expires_at__lt=now)
     for pk in list(stalled.values_list("pk", flat=True)):
         with transaction.atomic():
@@ -277,10 +289,10 @@ def reap() -> dict:
             document.status, document.lease_expires_at, document.progress = Document.Status.QUEUED, None, 0
             document.save()
             announce(document)
-            transaction.on_commit(lambda pk=pk: ingest_document(str(pk)))
+            to_queue.append(str(pk))  # committed when this block ends, before the caller queues it
             counts["requeued"] += 1
     forgotten = Document.objects.filter(status=Document.Status.QUEUED, updated_at__lt=now - FORGOTTEN_AFTER)
     for pk in forgotten.values_list("pk", flat=True):
-        ingest_document(str(pk))  # claiming is idempotent: a duplicate task finds nothing to do
+        to_queue.append(str(pk))  # claiming is idempotent: a duplicate task finds nothing to do
         counts["resent"] += 1
-    return counts
+    return Reaped(counts, to_queue)

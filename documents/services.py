@@ -8,6 +8,7 @@ import uuid
 from django.core.files.storage import Storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, IntegrityError, transaction
+from django.dispatch import Signal
 
 from accounts.models import User
 from accounts.permissions import can_share_documents, can_upload_documents
@@ -128,10 +129,13 @@ def _storage_refusal(exc: OSError) -> ServiceError:
     return ServiceError("storage_unavailable", message, status=503)
 
 
-def _enqueue(document_id: uuid.UUID) -> None:
-    from documents.tasks import ingest_document
+# Sent with ``document_id`` once an upload is committed; the ingestion task listens (documents.tasks), so services
+# never import the layer that queues work.
+document_uploaded = Signal()
 
-    ingest_document(str(document_id))
+
+def _enqueue(document_id: uuid.UUID) -> None:
+    document_uploaded.send(sender=None, document_id=document_id)
 
 
 def document_update(

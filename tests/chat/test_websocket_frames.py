@@ -41,3 +41,12 @@ async def test_a_frame_the_checks_refuse_gets_an_error_frame_naming_the_field(fa
     await socket.send_json_to({"type": "send", "content": "still here"})
     assert (await frames_until_done(socket))[-1]["status"] == "complete"
     await socket.disconnect()
+
+
+async def test_a_model_that_is_not_a_name_is_refused_naming_the_field(fake_llm):
+    conversation, key = await conversation_for()
+    socket = await open_socket(conversation, key)
+    await socket.send_json_to({"type": "send", "content": "hi", "model": {"name": "fake-echo"}})
+    error = await socket.receive_json_from(timeout=5)
+    assert (error["type"], error["code"], error["field"]) == ("error", "invalid_model", "model")
+    await socket.disconnect()

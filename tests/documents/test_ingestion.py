@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async as db
 from channels.testing import WebsocketCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from documents import embeddings, ingestion, services
+from documents import embeddings, ingestion, services, tasks
 from documents.models import Chunk, Document
 from genaisite.asgi import application
 from genaisite.embedded.processes import ManagedProcess
@@ -66,10 +66,10 @@ async def test_a_document_is_ingested_by_the_worker_with_live_progress(huey_work
 def test_running_an_ingestion_again_gives_the_same_chunks():
     user = make_user()
     document = upload(user, "notes.txt", long_text(12))
-    assert ingestion.ingest(document.pk) == "ready"
+    assert ingestion.ingest(document.pk).status == "ready"
     first = list(Chunk.objects.filter(document=document).order_by("ordinal").values_list("ordinal", "text"))
     Document.objects.filter(pk=document.pk).update(status=Document.Status.QUEUED)  # as the reaper would
-    assert ingestion.ingest(document.pk) == "ready"
+    assert ingestion.ingest(document.pk).status == "ready"
     second = list(Chunk.objects.filter(document=document).order_by("ordinal").values_list("ordinal", "text"))
     assert first == second
     assert len({ordinal for ordinal, _ in second}) == len(second)
@@ -77,7 +77,7 @@ def test_running_an_ingestion_again_gives_the_same_chunks():
 
 def test_a_corrupt_pdf_ends_failed_with_a_reason():
     document = upload(make_user(), "broken.pdf", b"%PDF-1.7\n1 0 obj << garbage")
-    assert ingestion.ingest(document.pk) == "failed"
+    assert ingestion.ingest(document.pk).status == "failed"
     document.refresh_from_db()
     assert "damaged" in document.error
     assert document.lease_expires_at is None
@@ -89,7 +89,7 @@ def test_a_text_longer_than_the_cap_is_read_up_to_it_and_says_so(settings):
     one_block = " ".join(f"Observation {i} concerns the sample under test." for i in range(300)).encode()
     user = make_user()
     document = upload(user, "one-block.txt", one_block)
-    assert ingestion.ingest(document.pk) == "ready"
+    assert ingestion.ingest(document.pk).status == "ready"
     document.refresh_from_db()
     note = "Only the first 2,000 characters were read: that is the limit per file."
     assert (document.error, document.progress) == (note, 100)
@@ -103,7 +103,7 @@ def test_a_text_longer_than_the_cap_is_read_up_to_it_and_says_so(settings):
 
 def test_a_pdf_stopped_by_a_limit_is_ready_with_the_pages_read_and_the_reason():
     document = upload(make_user(), "bomb-page.pdf", pdf_with_bomb_page(PAGES))
-    assert ingestion.ingest(document.pk) == "ready"
+    assert ingestion.ingest(document.pk).status == "ready"
     document.refresh_from_db()
     assert document.pages == 4
     assert document.error == (
@@ -116,17 +116,19 @@ def test_a_transient_error_retries_later_and_then_succeeds(monkeypatch):
     document = upload(make_user(), "retry.txt", long_text(2))
     real = embeddings.embed_texts
     monkeypatch.setattr(embeddings, "embed_texts", lambda texts: (_ for _ in ()).throw(ConnectionError("api down")))
-    assert ingestion.ingest(document.pk) == "queued"
+    attempt = ingestion.ingest(document.pk)
+    assert attempt.status == "queued"
+    assert attempt.retry_in == 5, "the first retry comes after 5 s, for the task to schedule"
     document.refresh_from_db()
     assert "Retrying shortly" in document.error
     monkeypatch.setattr(embeddings, "embed_texts", real)
-    assert ingestion.ingest(document.pk) == "ready"
+    assert ingestion.ingest(document.pk).status == "ready"
 
 
 def test_a_document_that_keeps_killing_workers_is_failed(settings):
     document = upload(make_user(), "poison.txt", b"text")
     Document.objects.filter(pk=document.pk).update(attempts=settings.INGEST_MAX_ATTEMPTS)
-    assert ingestion.ingest(document.pk) == "skipped"
+    assert ingestion.ingest(document.pk).status == "skipped"
     document.refresh_from_db()
     assert document.status == Document.Status.FAILED
     assert "interrupted" in document.error
@@ -156,7 +158,7 @@ def test_a_worker_killed_mid_ingestion_leaves_nothing_stuck_or_duplicated(subpro
     assert stuck.status == Document.Status.EMBEDDING
     assert 0 < Chunk.objects.filter(document=stuck).count() < 400
     time.sleep(settings.INGEST_LEASE_SECONDS + 1)  # the lease runs out; nobody renews it
-    assert ingestion.reap() == {"requeued": 1, "failed": 0, "resent": 0}
+    assert tasks.reap_stalled_ingestions.call_local() == {"requeued": 1, "failed": 0, "resent": 0}
     second = worker("worker-2")
     try:
         assert wait_until(
@@ -201,7 +203,7 @@ def test_documents_uploaded_the_moment_a_worker_starts_all_ingest(subprocess_env
 def test_an_unreachable_embedding_service_is_retried_later_not_failed(settings):
     settings.EMBEDDINGS_BASE_URL = "http://127.0.0.1:9/v1"
     document = upload(make_user(), "later.txt", long_text(2))
-    assert ingestion.ingest(document.pk) == "queued"
+    assert ingestion.ingest(document.pk).status == "queued"
     document.refresh_from_db()
     assert "Retrying shortly" in document.error
     assert "embedding service" in document.error
@@ -227,5 +229,5 @@ def test_every_format_ingests(name, content, expect):
 
         content = make_docx([("Zephyr", ["Ada Moreau leads the project."])])
     document = upload(make_user(), name, content)
-    assert ingestion.ingest(document.pk) == "ready", Document.objects.get(pk=document.pk).error
+    assert ingestion.ingest(document.pk).status == "ready", Document.objects.get(pk=document.pk).error
     assert any(expect in text for text in Chunk.objects.filter(document=document).values_list("text", flat=True))
