@@ -8,7 +8,6 @@ from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,8 +16,16 @@ from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import ApiKeyScope
 from chat import generation, moderation, selectors, services
+from chat.api.schema import MESSAGE_CREATE_RESPONSES, UsageOutput
 from chat.models import Conversation, Message
-from chat.serializers import ConversationSerializer, MessageSerializer
+from chat.serializers import (
+    ConversationDetailSerializer,
+    ConversationExportSerializer,
+    ConversationSerializer,
+    MessageSerializer,
+)
+from genaisite.api_schema import errors
+from genaisite.pagination import ApiPagination
 
 READ_CHAT = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ}
 WRITE_CHAT = READ_CHAT | {"POST": ApiKeyScope.CHAT, "PATCH": ApiKeyScope.CHAT, "DELETE": ApiKeyScope.CHAT}
@@ -26,6 +33,7 @@ WRITE_CHAT = READ_CHAT | {"POST": ApiKeyScope.CHAT, "PATCH": ApiKeyScope.CHAT, "
 
 class ConversationListCreateView(APIView):
     required_scopes = WRITE_CHAT
+    pagination_class = ApiPagination
 
     class ConversationCreateInput(serializers.Serializer):
         title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -50,7 +58,7 @@ class ConversationListCreateView(APIView):
             q=request.query_params.get("q", ""),
             archived=None if archived is None else archived.lower() in ("1", "true", "yes"),
         )
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(conversations, request, view=self)
         return paginator.get_paginated_response(ConversationSerializer(page, many=True).data)
 
@@ -74,7 +82,7 @@ class ConversationDetailView(APIView):
         documents_mode = serializers.ChoiceField(choices=Conversation.DocumentsMode.choices, required=False)
         document_ids = serializers.ListField(child=serializers.UUIDField(), required=False)
 
-    @extend_schema(responses=ConversationSerializer, summary="One conversation, with the documents it uses")
+    @extend_schema(responses=ConversationDetailSerializer, summary="One conversation, with the documents it uses")
     def get(self, request: Request, conversation_id: str) -> Response:
         conversation = selectors.access_conversation(request.user, conversation_id)
         chosen = [str(pk) for pk in conversation.documents.values_list("pk", flat=True)]
@@ -102,8 +110,12 @@ class ConversationExportView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["json", "markdown"], default="json")],
-        responses={200: OpenApiTypes.OBJECT},
-        summary="Export a conversation as JSON or Markdown",
+        responses={
+            200: ConversationExportSerializer,
+            (200, "text/markdown"): OpenApiTypes.STR,
+            **errors(400),
+        },
+        summary="Export a conversation as JSON or Markdown (a download: Content-Disposition: attachment)",
     )
     def get(self, request: Request, conversation_id: str) -> HttpResponse:
         conversation = selectors.access_conversation(request.user, conversation_id)
@@ -127,6 +139,7 @@ class ConversationExportView(APIView):
 
 class MessageListCreateView(AsyncAPIView):
     required_scopes = READ_CHAT | {"POST": ApiKeyScope.CHAT}
+    pagination_class = ApiPagination
     model_request_methods = {"POST"}  # counts on the role's requests_per_minute (accounts.ratelimits)
 
     class MessageCreateInput(serializers.Serializer):
@@ -140,7 +153,7 @@ class MessageListCreateView(AsyncAPIView):
 
     @extend_schema(
         request=MessageCreateInput,
-        responses={201: MessageSerializer, (200, "text/event-stream"): OpenApiTypes.STR},
+        responses=MESSAGE_CREATE_RESPONSES,
         summary="Send a message and get the answer (JSON, or Server-Sent Events with stream=true)",
     )
     async def post(self, request: Request, conversation_id: str) -> HttpResponse:
@@ -173,7 +186,7 @@ class MessageListCreateView(AsyncAPIView):
 
 def _message_page(request: Request, conversation_id: str, view) -> Response:
     conversation = selectors.access_conversation(request.user, conversation_id)
-    paginator = LimitOffsetPagination()
+    paginator = view.pagination_class()
     page = paginator.paginate_queryset(selectors.message_list(conversation=conversation), request, view=view)
     return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
 
@@ -189,7 +202,7 @@ async def _sse(running: generation.Generation, events: asyncio.Queue) -> AsyncIt
 
 
 class UsageView(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Your token usage today and this month, by model")
+    @extend_schema(responses=UsageOutput, summary="Your token usage today and this month, by model")
     def get(self, request: Request) -> Response:
         return Response(selectors.usage_summary(user=request.user))
 

@@ -1,0 +1,29 @@
+"""/api/v1/search/: what a hit carries."""
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from tests.documents.test_retrieval import add_document
+from tests.factories import make_user, session_client
+
+pytestmark = pytest.mark.django_db
+
+LONG_CHUNK = "Background. " * 40 + "The warranty lasts five years from delivery." + " Other." * 40
+
+
+def test_search_returns_each_hits_whole_chunk_beside_its_snippet():
+    user = make_user()
+    add_document(user, [LONG_CHUNK], title="Warranty terms")
+    response = session_client(user).post("/api/v1/search/", {"query": "warranty", "k": 3}, format="json")
+    assert response.status_code == 200
+    [hit] = response.json()["results"]
+    assert hit["title"] == "Warranty terms"
+    assert hit["text"] == LONG_CHUNK
+    assert "warranty lasts five years" in hit["snippet"]
+    assert len(hit["snippet"]) < len(hit["text"])
+
+
+def test_the_schema_documents_the_hit_text():
+    components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    assert {"snippet", "text"} <= set(components["SearchHit"]["required"])
+    assert components["SearchResults"]["properties"]["results"]["items"] == {"$ref": "#/components/schemas/SearchHit"}
