@@ -14,11 +14,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from accounts.api.routes import is_legacy
 from accounts.models import ApiKey, Role
 from chat import services as chat_services
 from chat.models import Message
 from documents.models import Document
-from genaisite.api_routes import is_legacy
 from tests.factories import key_client, make_key, make_user, session_client
 
 ROLES = [Role.ADMIN, Role.MODERATOR, Role.MEMBER, Role.VIEWER]

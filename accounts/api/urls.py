@@ -1,5 +1,5 @@
 from accounts.api import views
-from genaisite.api_routes import api_path
+from accounts.api.routes import api_path
 
 urlpatterns = [
     *api_path("me/", views.MeView.as_view(), name="api-me", was_slashless=True),

@@ -6,12 +6,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.api.pagination import ApiPagination
 from accounts.api.permissions import KeyScopeRequired, requires
 from accounts.http import client_ip
 from accounts.models import ApiKey, ApiKeyScope, Role
 from accounts.permissions import Capability, access_api_key, capabilities_of
 from accounts.policies import policy_for
-from genaisite.pagination import ApiPagination
 
 NO_KEYS_FOR_ROLE = "Your role does not allow API keys."
 

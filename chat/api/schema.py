@@ -1,12 +1,11 @@
 """OpenAPI descriptions of the chat answers that views build without a serializer: usage, the event stream, a
 failed answer. Kept apart from the views so the views read as code."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from accounts.api.schema import ErrorDetail, errors
 from chat.serializers import MessageSerializer
-from genaisite.api_schema import ErrorDetail, errors
 
 SSE_EVENTS = """Server-Sent Events, one per step of the answer, named like the websocket frames (docs/websocket.md):
 `event: <type>` and `data: <the frame as JSON>`, separated by a blank line. The stream ends after `done`.
@@ -58,6 +57,16 @@ class UsageOutput(serializers.Serializer):
     resets_at = serializers.DateTimeField(help_text="When today's budget starts again (midnight UTC).")
 
 
+STREAM_EVENTS = ["started", "web", "delta", "sources", "error", "done"]
+
+
+class ServerSentEvent(serializers.Serializer):
+    """One event of the stream (OpenAPI 3.0 describes an event stream by the schema of each event)."""
+
+    event = serializers.ChoiceField(choices=STREAM_EVENTS)
+    data = serializers.CharField(help_text="The frame as JSON, with the same `type` as the event's name.")
+
+
 class GenerationFailed(serializers.Serializer):
     """The model failed while answering: the error, and the answer as saved (``status: failed``)."""
 
@@ -67,7 +76,7 @@ class GenerationFailed(serializers.Serializer):
 
 MESSAGE_CREATE_RESPONSES = {
     201: OpenApiResponse(MessageSerializer, description="The complete answer (without `stream`)."),
-    (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=SSE_EVENTS),
+    (200, "text/event-stream"): OpenApiResponse(ServerSentEvent, description=SSE_EVENTS),
     **errors(409, 413, 422),
     502: OpenApiResponse(GenerationFailed, description="The model server failed; the partial answer is saved."),
     **errors(503),

@@ -1,5 +1,5 @@
+from accounts.api.routes import api_path
 from chat.api import views
-from genaisite.api_routes import api_path
 
 urlpatterns = [
     *api_path("conversations/", views.ConversationListCreateView.as_view(), name="api-conversations"),

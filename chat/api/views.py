@@ -12,6 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.pagination import ApiPagination
+from accounts.api.schema import errors
 from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import ApiKeyScope
@@ -24,8 +26,6 @@ from chat.serializers import (
     ConversationSerializer,
     MessageSerializer,
 )
-from genaisite.api_schema import errors
-from genaisite.pagination import ApiPagination
 
 READ_CHAT = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ}
 WRITE_CHAT = READ_CHAT | {"POST": ApiKeyScope.CHAT, "PATCH": ApiKeyScope.CHAT, "DELETE": ApiKeyScope.CHAT}
@@ -43,27 +43,30 @@ class ConversationListCreateView(APIView):
         )
         document_ids = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
 
+    class ConversationListQuery(serializers.Serializer):
+        q = serializers.CharField(required=False, default="", allow_blank=True, help_text="Search titles and messages")
+        archived = serializers.BooleanField(
+            required=False, allow_null=True, default=None, help_text="Only archived (true) or only active (false)"
+        )
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter("q", str, description="Search titles and message text"),
-            OpenApiParameter("archived", bool, description="Only archived (true) or only active (false)"),
-        ],
-        responses=ConversationSerializer(many=True),
+        parameters=[ConversationListQuery],
+        responses={200: ConversationSerializer(many=True), **errors(400)},
         summary="Your conversations, newest first",
     )
     def get(self, request: Request) -> Response:
-        archived = request.query_params.get("archived")
-        conversations = selectors.conversation_list(
-            user=request.user,
-            q=request.query_params.get("q", ""),
-            archived=None if archived is None else archived.lower() in ("1", "true", "yes"),
-        )
+        # Validated, not passed on raw: a NUL in ?q= reached Postgres and failed there as a 500.
+        query = self.ConversationListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        conversations = selectors.conversation_list(user=request.user, **query.validated_data)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(conversations, request, view=self)
         return paginator.get_paginated_response(ConversationSerializer(page, many=True).data)
 
     @extend_schema(
-        request=ConversationCreateInput, responses={201: ConversationSerializer}, summary="Start a conversation"
+        request=ConversationCreateInput,
+        responses={201: ConversationSerializer, **errors(404)},  # 404: a document_ids entry you may not read
+        summary="Start a conversation",
     )
     def post(self, request: Request) -> Response:
         data = self.ConversationCreateInput(data=request.data)

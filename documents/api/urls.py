@@ -1,5 +1,5 @@
+from accounts.api.routes import api_path
 from documents.api import views
-from genaisite.api_routes import api_path
 
 urlpatterns = [
     *api_path("documents/", views.DocumentListCreateView.as_view(), name="api-documents"),

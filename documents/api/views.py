@@ -1,13 +1,15 @@
 from adrf.views import APIView as AsyncAPIView
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.pagination import ApiPagination
+from accounts.api.schema import errors
 from accounts.db import in_db_thread
 from accounts.errors import ServiceError
 from accounts.models import ApiKeyScope
@@ -15,8 +17,6 @@ from accounts.permissions import can_fetch_web
 from documents import retrieval, selectors, services, webpages
 from documents.models import Document
 from documents.validation import MEDIA_TYPES
-from genaisite.api_schema import errors
-from genaisite.pagination import ApiPagination
 
 READ = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ}
 WRITE = READ | {"POST": ApiKeyScope.DOCUMENTS, "PATCH": ApiKeyScope.DOCUMENTS, "DELETE": ApiKeyScope.DOCUMENTS}
@@ -24,7 +24,7 @@ WRITE = READ | {"POST": ApiKeyScope.DOCUMENTS, "PATCH": ApiKeyScope.DOCUMENTS, "
 
 class DocumentSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
-    shared_group = serializers.CharField(source="shared_group.name", read_only=True, default=None)
+    shared_group = serializers.CharField(source="shared_group.name", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Document
@@ -57,19 +57,20 @@ class DocumentListCreateView(APIView):
         file = serializers.FileField(allow_empty_file=True)
         title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
+    class DocumentListQuery(serializers.Serializer):
+        mine = serializers.BooleanField(required=False, default=False, help_text="Only documents you own")
+        status = serializers.ChoiceField(choices=Document.Status.choices, required=False, allow_blank=True, default="")
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter("mine", bool, description="Only documents you own"),
-            OpenApiParameter("status", str, enum=Document.Status.values),
-        ],
-        responses=DocumentSerializer(many=True),
+        parameters=[DocumentListQuery],
+        responses={200: DocumentSerializer(many=True), **errors(400)},
         summary="Documents you may read (yours and those shared with you)",
     )
     def get(self, request: Request) -> Response:
+        query = self.DocumentListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         documents = selectors.document_list(
-            user=request.user,
-            mine_only=request.query_params.get("mine", "").lower() in ("1", "true", "yes"),
-            status=request.query_params.get("status") or None,
+            user=request.user, mine_only=query.validated_data["mine"], status=query.validated_data["status"] or None
         )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(documents, request, view=self)
@@ -163,7 +164,7 @@ class SearchView(APIView):
 
     @extend_schema(
         request=SearchInput,
-        responses={200: SearchResults, **errors(503)},
+        responses={200: SearchResults, **errors(404, 503)},  # 404: a document_ids entry you may not read
         summary="Hybrid search over your documents",
     )
     def post(self, request: Request) -> Response:

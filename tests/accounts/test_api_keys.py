@@ -94,6 +94,14 @@ def test_a_key_without_the_read_scope_cannot_list():
     assert "'read' scope" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("path", ["/api/v1/me/", "/api/v1/usage/", "/api/v1/keys/"])
+def test_a_method_the_endpoint_lacks_is_405_with_allow_for_a_key_too(path):
+    response = key_client(make_key(make_user())).delete(path)
+    assert response.status_code == 405
+    assert "GET" in response["Allow"]
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
 def test_a_key_cannot_mint_a_key_with_wider_scopes():
     user = make_user()
     client = key_client(make_key(user, scopes=["read"]))

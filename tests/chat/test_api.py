@@ -42,6 +42,13 @@ def test_conversations_are_created_listed_searched_renamed_and_deleted(fake_llm)
     assert not Conversation.objects.filter(pk=first["id"]).exists()
 
 
+@pytest.mark.parametrize("query", ["q=caf%00e", "archived=maybe"])
+def test_a_list_query_that_cannot_be_used_is_a_400(fake_llm, query):
+    response = session_client(make_user()).get(f"/api/v1/conversations/?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+
+
 def test_a_message_gets_a_json_answer(fake_llm):
     user = make_user()
     conversation = services.conversation_create(owner=user)

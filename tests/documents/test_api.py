@@ -1,4 +1,4 @@
-"""/api/v1/search/: what a hit carries."""
+"""/api/v1/documents/ and /api/v1/search/: what they answer."""
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
@@ -27,3 +27,21 @@ def test_the_schema_documents_the_hit_text():
     components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
     assert {"snippet", "text"} <= set(components["SearchHit"]["required"])
     assert components["SearchResults"]["properties"]["results"]["items"] == {"$ref": "#/components/schemas/SearchHit"}
+
+
+@pytest.mark.parametrize("query", ["status=done", "status=re%00ady", "mine=perhaps"])
+def test_a_list_query_that_cannot_be_used_is_a_400(query):
+    response = session_client(make_user()).get(f"/api/v1/documents/?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]
+
+
+def test_a_page_holds_at_most_200_whatever_the_limit_asked():
+    user = make_user()
+    for number in range(3):
+        add_document(user, [f"text {number}"])
+    # Uncapped, this limit reached Postgres as a LIMIT beyond bigint: a 500.
+    response = session_client(user).get(f"/api/v1/documents/?limit={10**20}&offset=1")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 2
+    assert "limit=200" in response.json()["previous"]

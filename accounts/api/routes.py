@@ -3,7 +3,7 @@
 Some paths were first published without one (``me``, ``keys/<id>``, ``usage``…). They keep answering at the old
 address as well, for every method: a redirect would do for GET, but clients drop a POST or PATCH body on a redirect.
 The old routes carry their name with ``LEGACY_SUFFIX``, so ``reverse()`` of the real name gives the new path, and
-the OpenAPI schema leaves them out (``genaisite.api_schema.drop_legacy_paths``).
+the OpenAPI schema leaves them out (``accounts.api.schema.drop_legacy_paths``).
 """
 
 from collections.abc import Callable

@@ -82,5 +82,5 @@ class ApiAutoSchema(AutoSchema):
 
 
 def drop_legacy_paths(endpoints: list[tuple], **kwargs) -> list[tuple]:
-    """Preprocessing hook: the old slashless aliases (genaisite.api_routes) answer, but are not documented."""
+    """Preprocessing hook: the old slashless aliases (accounts.api.routes) answer, but are not documented."""
     return [endpoint for endpoint in endpoints if endpoint[0].endswith("/")]
