@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.negotiation import AnswersInItsOwnType
 from accounts.api.pagination import ApiPagination
 from accounts.api.schema import errors
 from accounts.db import in_db_thread
@@ -108,7 +109,7 @@ class ConversationDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ConversationExportView(APIView):
+class ConversationExportView(AnswersInItsOwnType):
     required_scopes = READ_CHAT
 
     @extend_schema(

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.negotiation import AnswersInItsOwnType
 from accounts.api.pagination import ApiPagination
 from accounts.api.schema import errors
 from accounts.db import in_db_thread
@@ -116,7 +117,7 @@ class DocumentDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DocumentDownloadView(APIView):
+class DocumentDownloadView(AnswersInItsOwnType):
     required_scopes = READ
 
     @extend_schema(

@@ -123,7 +123,9 @@ def test_a_conversation_exports_as_json_and_markdown(fake_llm):
     exported = client.get(f"/api/v1/conversations/{conversation.pk}/export/?format=json")
     assert exported["Content-Disposition"].endswith('.json"')
     assert [m["role"] for m in exported.json()["messages"]] == ["user", "assistant"]
-    markdown = client.get(f"/api/v1/conversations/{conversation.pk}/export/?format=markdown")
+    markdown = client.get(
+        f"/api/v1/conversations/{conversation.pk}/export/?format=markdown", HTTP_ACCEPT="text/markdown"
+    )
     assert markdown["Content-Type"].startswith("text/markdown")
     text = markdown.content.decode()
     assert text.startswith("# Export me")

@@ -1,6 +1,7 @@
 """/api/v1/documents/ and /api/v1/search/: what they answer."""
 
 import pytest
+from django.core.files.base import ContentFile
 from drf_spectacular.generators import SchemaGenerator
 
 from tests.documents.test_retrieval import add_document
@@ -45,3 +46,16 @@ def test_a_page_holds_at_most_200_whatever_the_limit_asked():
     assert response.status_code == 200
     assert len(response.json()["results"]) == 2
     assert "limit=200" in response.json()["previous"]
+
+
+def test_a_download_may_be_asked_for_in_its_own_type_and_refusals_stay_json():
+    owner = make_user()
+    document = add_document(owner, ["text"])
+    document.file.save("notes.txt", ContentFile(b"the notes"), save=True)
+    response = session_client(owner).get(f"/api/v1/documents/{document.pk}/download/", HTTP_ACCEPT="text/plain")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain"
+    assert b"".join(response.streaming_content) == b"the notes"
+    stranger = session_client(make_user()).get(f"/api/v1/documents/{document.pk}/download/", HTTP_ACCEPT="text/plain")
+    assert stranger.status_code == 404
+    assert stranger["Content-Type"] == "application/json"
