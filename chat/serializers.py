@@ -88,3 +88,23 @@ class ConversationSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Conversation) -> dict:
         return conversation_data(instance)
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    """One conversation as GET …/conversations/<id>/ answers it: with the documents it was pointed at."""
+
+    document_ids = serializers.ListField(
+        child=serializers.UUIDField(), read_only=True, help_text="With documents_mode `selected`: the documents used."
+    )
+
+    class Meta(ConversationSerializer.Meta):
+        fields = [*ConversationSerializer.Meta.fields, "document_ids"]
+
+
+class ConversationExportSerializer(ConversationSerializer):
+    """A conversation exported as JSON: the conversation and all its messages, oldest first."""
+
+    messages = MessageSerializer(many=True, read_only=True)
+
+    class Meta(ConversationSerializer.Meta):
+        fields = [*ConversationSerializer.Meta.fields, "messages"]

@@ -21,6 +21,14 @@ EXTENSIONS = {
     ".html": "html",
     ".htm": "html",
 }
+# What a download is served as: by the kind we recognised, not guessed again from the name (LICENSE, notes.text).
+MEDIA_TYPES = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "txt": "text/plain",
+    "md": "text/markdown",
+    "html": "text/html",
+}
 SNIFF_BYTES = 8192
 _HTML_MARKERS = re.compile(rb"<!doctype html|<html|<head|<body|<p[\s>]|<div[\s>]|<h[1-6][\s>]", re.IGNORECASE)
 

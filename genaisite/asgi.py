@@ -66,3 +66,21 @@ def _quiet_autobahn_highlighting() -> None:
 
 
 _quiet_autobahn_highlighting()
+
+
+def _leave_request_bodies_to_django() -> None:
+    # Twisted (under Daphne) parses the body of every form or multipart POST into request.args, which Daphne never
+    # reads: Django parses the body again itself. That first parse runs on the reactor thread, so a 25 MB upload
+    # stalled every stream of the process for about a second; and a multipart body it cannot parse (one with no
+    # parts) got a bare 400, without the API's error shape, before Django saw the request.
+    from daphne import http_protocol
+
+    parsing_init = http_protocol.WebRequest.__init__
+
+    def __init__(self, *args, **kwargs) -> None:
+        parsing_init(self, *args, **{"parsePOSTFormSubmission": False, **kwargs})
+
+    http_protocol.WebRequest.__init__ = __init__
+
+
+_leave_request_bodies_to_django()

@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from accounts.api.routes import is_legacy
 from accounts.models import ApiKey, Role
 from chat import services as chat_services
 from chat.models import Message
@@ -91,16 +92,16 @@ def everyone(status: int, *, anonymous: int = 401, **per_role: int) -> dict[str,
 
 KEY_BODY = {"name": "matrix", "scopes": ["read"]}
 CONVERSATION = "api/v1/conversations/<uuid:conversation_id>/"
-EXPORT = "api/v1/conversations/<uuid:conversation_id>/export"
+EXPORT = "api/v1/conversations/<uuid:conversation_id>/export/"
 MESSAGES = "api/v1/conversations/<uuid:conversation_id>/messages/"
 
 
-DOCUMENT = "api/v1/documents/<uuid:document_id>"
-DOWNLOAD = "api/v1/documents/<uuid:document_id>/download"
+DOCUMENT = "api/v1/documents/<uuid:document_id>/"
+DOWNLOAD = "api/v1/documents/<uuid:document_id>/download/"
 
 
 def document_path(which: str, suffix: str = "") -> Callable[[World], str]:
-    return lambda world: f"/api/v1/documents/{getattr(world, which)['document']}{suffix}"
+    return lambda world: f"/api/v1/documents/{getattr(world, which)['document']}/{suffix}"
 
 
 def conversation_path(which: str, suffix: str = "") -> Callable[[World], str]:
@@ -108,34 +109,34 @@ def conversation_path(which: str, suffix: str = "") -> Callable[[World], str]:
 
 
 CASES = [
-    Case("api/v1/me", "get", lambda w: "/api/v1/me", everyone(200)),
-    Case("api/v1/keys", "get", lambda w: "/api/v1/keys", everyone(200, viewer=403)),
-    Case("api/v1/keys", "post", lambda w: "/api/v1/keys", everyone(201, viewer=403), body=KEY_BODY),
+    Case("api/v1/me/", "get", lambda w: "/api/v1/me/", everyone(200)),
+    Case("api/v1/keys/", "get", lambda w: "/api/v1/keys/", everyone(200, viewer=403)),
+    Case("api/v1/keys/", "post", lambda w: "/api/v1/keys/", everyone(201, viewer=403), body=KEY_BODY),
     Case(
-        "api/v1/keys/<int:key_id>",
+        "api/v1/keys/<int:key_id>/",
         "get",
-        lambda w: f"/api/v1/keys/{w.own['key']}",
+        lambda w: f"/api/v1/keys/{w.own['key']}/",
         everyone(200, viewer=403),
         ownership="own",
     ),
     Case(
-        "api/v1/keys/<int:key_id>",
+        "api/v1/keys/<int:key_id>/",
         "get",
-        lambda w: f"/api/v1/keys/{w.foreign['key']}",
+        lambda w: f"/api/v1/keys/{w.foreign['key']}/",
         everyone(404, viewer=403),
         ownership="foreign",
     ),
     Case(
-        "api/v1/keys/<int:key_id>",
+        "api/v1/keys/<int:key_id>/",
         "delete",
-        lambda w: f"/api/v1/keys/{w.own['key']}",
+        lambda w: f"/api/v1/keys/{w.own['key']}/",
         everyone(204, viewer=403),
         ownership="own",
     ),
     Case(
-        "api/v1/keys/<int:key_id>",
+        "api/v1/keys/<int:key_id>/",
         "delete",
-        lambda w: f"/api/v1/keys/{w.foreign['key']}",
+        lambda w: f"/api/v1/keys/{w.foreign['key']}/",
         everyone(404, viewer=403),
         ownership="foreign",
     ),
@@ -151,7 +152,7 @@ CASES = [
         for which in ("own", "foreign")
     ],
     *[
-        Case(EXPORT, "get", conversation_path(which, "export?format=markdown"), everyone(ok), ownership=which)
+        Case(EXPORT, "get", conversation_path(which, "export/?format=markdown"), everyone(ok), ownership=which)
         for which, ok in (("own", 200), ("foreign", 404))
     ],
     *[
@@ -171,12 +172,12 @@ CASES = [
         )
         for which, ok in (("own", 201), ("foreign", 404))
     ],
-    Case("api/v1/usage", "get", lambda w: "/api/v1/usage", everyone(200)),
+    Case("api/v1/usage/", "get", lambda w: "/api/v1/usage/", everyone(200)),
     *[
         Case(
-            "api/v1/messages/<uuid:message_id>/rating",
+            "api/v1/messages/<uuid:message_id>/rating/",
             "put",
-            lambda w, which=which: f"/api/v1/messages/{getattr(w, which)['answer']}/rating",
+            lambda w, which=which: f"/api/v1/messages/{getattr(w, which)['answer']}/rating/",
             everyone(ok),
             {"rating": "down", "reason": "matrix"},
             which,
@@ -201,15 +202,15 @@ CASES = [
         for which in ("own", "foreign")
     ],
     *[
-        Case(DOWNLOAD, "get", document_path(which, "/download"), everyone(ok), ownership=which)
+        Case(DOWNLOAD, "get", document_path(which, "download/"), everyone(ok), ownership=which)
         for which, ok in (("own", 200), ("foreign", 404))
     ],
     Case("api/v1/search/", "post", lambda w: "/api/v1/search/", everyone(200), body={"query": "hello", "k": 3}),
     # The web guard answers members (here: refuses a private address); viewers have no web access at all.
     Case(
-        "api/v1/web/fetch",
+        "api/v1/web/fetch/",
         "post",
-        lambda w: "/api/v1/web/fetch",
+        lambda w: "/api/v1/web/fetch/",
         everyone(400, viewer=403),
         body={"url": "http://10.0.0.1/"},
         transactional=True,
@@ -267,8 +268,9 @@ def test_generating_endpoint_answers_each_role_as_specified(case: Case, caller: 
     check(case, caller)
 
 
-def api_routes() -> set[str]:
-    routes = set()
+def api_patterns() -> dict[str, URLPattern]:
+    """Every API route (as its full route string) and its pattern."""
+    routes = {}
 
     def walk(patterns, prefix: str) -> None:
         for pattern in patterns:
@@ -276,10 +278,20 @@ def api_routes() -> set[str]:
             if isinstance(pattern, URLResolver):
                 walk(pattern.url_patterns, route)
             elif isinstance(pattern, URLPattern) and route.startswith(("api/", "v1/")):
-                routes.add(route)
+                routes[route] = pattern
 
     walk(get_resolver().url_patterns, "")
     return routes
+
+
+def api_routes() -> set[str]:
+    """The API's routes, without the old slashless aliases (tests/test_api_paths.py covers those)."""
+    return {route for route, pattern in api_patterns().items() if not is_legacy(pattern)}
+
+
+def legacy_aliases() -> dict[str, str]:
+    """Each route that was first published without its trailing slash → that old route."""
+    return {route + "/": route for route, pattern in api_patterns().items() if is_legacy(pattern)}
 
 
 def test_every_api_route_is_in_the_matrix():

@@ -14,8 +14,8 @@ class KeyScopeRequired(BasePermission):
     """
 
     def has_permission(self, request: Request, view) -> bool:
-        if not isinstance(request.auth, ApiKey):
-            return True
+        if not isinstance(request.auth, ApiKey) or not _handles(view, request.method):
+            return True  # a method the view lacks gets DRF's 405 (with Allow), not a refusal that hides it
         required = getattr(view, "required_scopes", None)
         if required is None:
             required = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ, "OPTIONS": ApiKeyScope.READ}
@@ -28,6 +28,10 @@ class KeyScopeRequired(BasePermission):
             return True
         self.message = reason
         return False
+
+
+def _handles(view, method: str) -> bool:
+    return method.lower() in view.http_method_names and hasattr(view, method.lower())
 
 
 def requires(capability: str, message: str) -> type[BasePermission]:

@@ -8,9 +8,9 @@ from accounts.models import ApiKey
 
 
 class PolicyRateThrottle(BaseThrottle):
-    """Checked after authentication. A view's ``model_request_methods`` (e.g. ``{"POST"}``) name the requests that
-    reach a model: those count against the role's requests_per_minute as well. Over a limit, a ServiceError
-    answers 429 with Retry-After, in the API's error shape."""
+    """Checked after authentication: every request counts on the general limit. Model requests count on the role's
+    requests_per_minute too, in the admission (chat.admission), which every entry point passes. Over a limit, a
+    ServiceError answers 429 with Retry-After, in the API's error shape."""
 
     def allow_request(self, request: Request, view) -> bool:
         if not request.user.is_authenticated:
@@ -19,6 +19,5 @@ class PolicyRateThrottle(BaseThrottle):
                 raise ratelimits.refusal(decision)
             return True
         api_key = request.auth if isinstance(request.auth, ApiKey) else None
-        model_request = request.method in getattr(view, "model_request_methods", ())
-        ratelimits.enforce(request.user, api_key.pk if api_key else None, model_request=model_request)
+        ratelimits.enforce(request.user, api_key.pk if api_key else None)
         return True

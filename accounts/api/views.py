@@ -1,12 +1,12 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.api.pagination import ApiPagination
 from accounts.api.permissions import KeyScopeRequired, requires
 from accounts.http import client_ip
 from accounts.models import ApiKey, ApiKeyScope, Role
@@ -59,6 +59,7 @@ class ApiKeyListCreateView(APIView):
     permission_classes = [IsAuthenticated, KeyScopeRequired, requires(Capability.API_KEYS, NO_KEYS_FOR_ROLE)]
     # Listing needs `read`; creating needs no scope of its own, but a key may only mint keys within its own scopes.
     required_scopes = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ, "POST": None}
+    pagination_class = ApiPagination
 
     class ApiKeyCreateInput(serializers.Serializer):
         name = serializers.CharField(max_length=100)
@@ -75,7 +76,7 @@ class ApiKeyListCreateView(APIView):
 
     @extend_schema(responses=ApiKeySerializer(many=True), summary="Your API keys (never their secrets)")
     def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.api_key_list(user=request.user), request, view=self)
         return paginator.get_paginated_response(ApiKeySerializer(page, many=True).data)
 

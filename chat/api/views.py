@@ -7,16 +7,24 @@ from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.negotiation import AnswersInItsOwnType
+from accounts.api.pagination import ApiPagination
+from accounts.api.schema import errors
 from accounts.models import ApiKey, ApiKeyScope
 from chat import admission, moderation, selectors, services
+from chat.api.schema import MESSAGE_CREATE_RESPONSES, UsageOutput
 from chat.generation import engine
 from chat.models import Conversation, Message
-from chat.serializers import ConversationSerializer, MessageSerializer
+from chat.serializers import (
+    ConversationDetailSerializer,
+    ConversationExportSerializer,
+    ConversationSerializer,
+    MessageSerializer,
+)
 from core.db import in_db_thread
 from core.errors import ServiceError
 
@@ -26,6 +34,7 @@ WRITE_CHAT = READ_CHAT | {"POST": ApiKeyScope.CHAT, "PATCH": ApiKeyScope.CHAT, "
 
 class ConversationListCreateView(APIView):
     required_scopes = WRITE_CHAT
+    pagination_class = ApiPagination
 
     class ConversationCreateInput(serializers.Serializer):
         title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -35,27 +44,30 @@ class ConversationListCreateView(APIView):
         )
         document_ids = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
 
+    class ConversationListQuery(serializers.Serializer):
+        q = serializers.CharField(required=False, default="", allow_blank=True, help_text="Search titles and messages")
+        archived = serializers.BooleanField(
+            required=False, allow_null=True, default=None, help_text="Only archived (true) or only active (false)"
+        )
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter("q", str, description="Search titles and message text"),
-            OpenApiParameter("archived", bool, description="Only archived (true) or only active (false)"),
-        ],
-        responses=ConversationSerializer(many=True),
+        parameters=[ConversationListQuery],
+        responses={200: ConversationSerializer(many=True), **errors(400)},
         summary="Your conversations, newest first",
     )
     def get(self, request: Request) -> Response:
-        archived = request.query_params.get("archived")
-        conversations = selectors.conversation_list(
-            user=request.user,
-            q=request.query_params.get("q", ""),
-            archived=None if archived is None else archived.lower() in ("1", "true", "yes"),
-        )
-        paginator = LimitOffsetPagination()
+        # Validated, not passed on raw: a NUL in ?q= reached Postgres and failed there as a 500.
+        query = self.ConversationListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        conversations = selectors.conversation_list(user=request.user, **query.validated_data)
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(conversations, request, view=self)
         return paginator.get_paginated_response(ConversationSerializer(page, many=True).data)
 
     @extend_schema(
-        request=ConversationCreateInput, responses={201: ConversationSerializer}, summary="Start a conversation"
+        request=ConversationCreateInput,
+        responses={201: ConversationSerializer, **errors(404)},  # 404: a document_ids entry you may not read
+        summary="Start a conversation",
     )
     def post(self, request: Request) -> Response:
         data = self.ConversationCreateInput(data=request.data)
@@ -74,7 +86,7 @@ class ConversationDetailView(APIView):
         documents_mode = serializers.ChoiceField(choices=Conversation.DocumentsMode.choices, required=False)
         document_ids = serializers.ListField(child=serializers.UUIDField(), required=False)
 
-    @extend_schema(responses=ConversationSerializer, summary="One conversation, with the documents it uses")
+    @extend_schema(responses=ConversationDetailSerializer, summary="One conversation, with the documents it uses")
     def get(self, request: Request, conversation_id: str) -> Response:
         conversation = selectors.access_conversation(request.user, conversation_id)
         chosen = [str(pk) for pk in conversation.documents.values_list("pk", flat=True)]
@@ -97,13 +109,17 @@ class ConversationDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ConversationExportView(APIView):
+class ConversationExportView(AnswersInItsOwnType):
     required_scopes = READ_CHAT
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["json", "markdown"], default="json")],
-        responses={200: OpenApiTypes.OBJECT},
-        summary="Export a conversation as JSON or Markdown",
+        responses={
+            200: ConversationExportSerializer,
+            (200, "text/markdown"): OpenApiTypes.STR,
+            **errors(400),
+        },
+        summary="Export a conversation as JSON or Markdown (a download: Content-Disposition: attachment)",
     )
     def get(self, request: Request, conversation_id: str) -> HttpResponse:
         conversation = selectors.access_conversation(request.user, conversation_id)
@@ -127,6 +143,7 @@ class ConversationExportView(APIView):
 
 class MessageListCreateView(AsyncAPIView):
     required_scopes = READ_CHAT | {"POST": ApiKeyScope.CHAT}
+    pagination_class = ApiPagination
 
     class MessageCreateInput(serializers.Serializer):
         content = serializers.CharField(trim_whitespace=False, allow_blank=True)
@@ -139,7 +156,7 @@ class MessageListCreateView(AsyncAPIView):
 
     @extend_schema(
         request=MessageCreateInput,
-        responses={201: MessageSerializer, (200, "text/event-stream"): OpenApiTypes.STR},
+        responses=MESSAGE_CREATE_RESPONSES,
         summary="Send a message and get the answer (JSON, or Server-Sent Events with stream=true)",
     )
     async def post(self, request: Request, conversation_id: str) -> HttpResponse:
@@ -174,7 +191,7 @@ class MessageListCreateView(AsyncAPIView):
 
 def _message_page(request: Request, conversation_id: str, view) -> Response:
     conversation = selectors.access_conversation(request.user, conversation_id)
-    paginator = LimitOffsetPagination()
+    paginator = view.pagination_class()
     page = paginator.paginate_queryset(selectors.message_list(conversation=conversation), request, view=view)
     return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
 
@@ -190,7 +207,7 @@ async def _sse(running: engine.Generation, events: asyncio.Queue) -> AsyncIterat
 
 
 class UsageView(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Your token usage today and this month, by model")
+    @extend_schema(responses=UsageOutput, summary="Your token usage today and this month, by model")
     def get(self, request: Request) -> Response:
         return Response(selectors.usage_summary(user=request.user))
 

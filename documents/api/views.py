@@ -1,19 +1,23 @@
 from adrf.views import APIView as AsyncAPIView
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.negotiation import AnswersInItsOwnType
+from accounts.api.pagination import ApiPagination
+from accounts.api.schema import errors
 from accounts.models import ApiKeyScope
 from accounts.permissions import can_fetch_web
 from core.db import in_db_thread
 from core.errors import ServiceError
 from documents import retrieval, selectors, services, webpages
 from documents.models import Document
+from documents.validation import MEDIA_TYPES
 
 READ = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ}
 WRITE = READ | {"POST": ApiKeyScope.DOCUMENTS, "PATCH": ApiKeyScope.DOCUMENTS, "DELETE": ApiKeyScope.DOCUMENTS}
@@ -21,7 +25,7 @@ WRITE = READ | {"POST": ApiKeyScope.DOCUMENTS, "PATCH": ApiKeyScope.DOCUMENTS, "
 
 class DocumentSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
-    shared_group = serializers.CharField(source="shared_group.name", read_only=True, default=None)
+    shared_group = serializers.CharField(source="shared_group.name", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Document
@@ -48,30 +52,36 @@ class DocumentSerializer(serializers.ModelSerializer):
 class DocumentListCreateView(APIView):
     required_scopes = WRITE
     parser_classes = [MultiPartParser, FormParser]
+    pagination_class = ApiPagination
 
     class DocumentUploadInput(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
         title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
+    class DocumentListQuery(serializers.Serializer):
+        mine = serializers.BooleanField(required=False, default=False, help_text="Only documents you own")
+        status = serializers.ChoiceField(choices=Document.Status.choices, required=False, allow_blank=True, default="")
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter("mine", bool, description="Only documents you own"),
-            OpenApiParameter("status", str, enum=Document.Status.values),
-        ],
-        responses=DocumentSerializer(many=True),
+        parameters=[DocumentListQuery],
+        responses={200: DocumentSerializer(many=True), **errors(400)},
         summary="Documents you may read (yours and those shared with you)",
     )
     def get(self, request: Request) -> Response:
+        query = self.DocumentListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         documents = selectors.document_list(
-            user=request.user,
-            mine_only=request.query_params.get("mine", "").lower() in ("1", "true", "yes"),
-            status=request.query_params.get("status") or None,
+            user=request.user, mine_only=query.validated_data["mine"], status=query.validated_data["status"] or None
         )
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(documents, request, view=self)
         return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
 
-    @extend_schema(request=DocumentUploadInput, responses={201: DocumentSerializer}, summary="Upload a document")
+    @extend_schema(
+        request=DocumentUploadInput,
+        responses={201: DocumentSerializer, **errors(409, 413)},
+        summary="Upload a document (it is read in the background: poll its status)",
+    )
     def post(self, request: Request) -> Response:
         data = self.DocumentUploadInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -107,13 +117,39 @@ class DocumentDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DocumentDownloadView(APIView):
+class DocumentDownloadView(AnswersInItsOwnType):
     required_scopes = READ
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes}, summary="Download the original file")
+    @extend_schema(
+        responses={
+            (200, media_type): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The file as uploaded, as an attachment under its original name."
+            )
+            for media_type in MEDIA_TYPES.values()
+        },
+        summary="Download the original file",
+    )
     def get(self, request: Request, document_id: str) -> FileResponse:
         document = selectors.access_document(request.user, document_id)
-        return FileResponse(document.file.open("rb"), as_attachment=True, filename=document.filename)
+        return FileResponse(
+            document.file.open("rb"),
+            as_attachment=True,
+            filename=document.filename,
+            content_type=MEDIA_TYPES[document.kind],
+        )
+
+
+class SearchHit(serializers.Serializer):
+    number = serializers.IntegerField(help_text="The rank, from 1.")
+    kind = serializers.ChoiceField(choices=["document"])
+    document_id = serializers.UUIDField()
+    title = serializers.CharField()
+    page = serializers.IntegerField(allow_null=True)
+    chunk_id = serializers.IntegerField()
+    heading_path = serializers.CharField(allow_blank=True)
+    snippet = serializers.CharField(help_text="A window of the chunk around the first query word it contains.")
+    text = serializers.CharField(help_text="The whole chunk, as the model would read it.")
+    score = serializers.FloatField()
 
 
 class SearchView(APIView):
@@ -124,16 +160,14 @@ class SearchView(APIView):
         k = serializers.IntegerField(min_value=1, max_value=50, default=5)
         document_ids = serializers.ListField(child=serializers.UUIDField(), required=False, allow_empty=False)
 
-    class SearchHit(serializers.Serializer):
-        document_id = serializers.UUIDField()
-        title = serializers.CharField()
-        page = serializers.IntegerField(allow_null=True)
-        chunk_id = serializers.IntegerField()
-        heading_path = serializers.CharField()
-        snippet = serializers.CharField()
-        score = serializers.FloatField()
+    class SearchResults(serializers.Serializer):
+        results = SearchHit(many=True, help_text="Best first.")
 
-    @extend_schema(request=SearchInput, responses=SearchHit(many=True), summary="Hybrid search over your documents")
+    @extend_schema(
+        request=SearchInput,
+        responses={200: SearchResults, **errors(404, 503)},  # 404: a document_ids entry you may not read
+        summary="Hybrid search over your documents",
+    )
     def post(self, request: Request) -> Response:
         data = self.SearchInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -144,7 +178,10 @@ class SearchView(APIView):
         if not query.strip():
             raise ServiceError("empty_query", "Search for something.")
         hits = retrieval.search(user=request.user, query=query, k=data.validated_data["k"], document_ids=only)
-        results = [hit.as_source(number, query) | {"score": round(hit.score, 6)} for number, hit in enumerate(hits, 1)]
+        results = [
+            hit.as_source(number, query) | {"text": hit.text, "score": round(hit.score, 6)}
+            for number, hit in enumerate(hits, 1)
+        ]
         return Response({"results": results})
 
 
@@ -165,7 +202,11 @@ class WebFetchView(AsyncAPIView):
         truncated = serializers.BooleanField()
         cached = serializers.BooleanField()
 
-    @extend_schema(request=WebFetchInput, responses=WebPageOutput, summary="Fetch a web page's title and main text")
+    @extend_schema(
+        request=WebFetchInput,
+        responses={200: WebPageOutput, **errors(413, 422, 502, 504)},
+        summary="Fetch a web page's title and main text",
+    )
     async def post(self, request: Request) -> Response:
         data = self.WebFetchInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -257,9 +257,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "genaisite.api_errors.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.ApiPagination",
     "PAGE_SIZE": 50,
     # `?format=` is ours (conversation export), not DRF's renderer switch.
     "URL_FORMAT_OVERRIDE": None,
@@ -271,11 +271,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "PREPROCESSING_HOOKS": ["accounts.api.schema.drop_legacy_paths"],
     # Served from our own static files (drf-spectacular-sidecar): the UI loads nothing from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"UserRoleEnum": "accounts.models.Role", "MessageRoleEnum": "chat.models.Message.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "UserRoleEnum": "accounts.models.Role",
+        "MessageRoleEnum": "chat.models.Message.Role",
+        "StreamEventEnum": "chat.api.schema.STREAM_EVENTS",
+    },
 }
 
 # --- Channels: events from the worker process must reach websockets in the web processes --------------------

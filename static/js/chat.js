@@ -355,7 +355,7 @@
     const meter = $("#usage-meter");
     if (!meter) return;
     try {
-      const quota = (await window.App.api("GET", "/api/v1/usage")).quota;
+      const quota = (await window.App.api("GET", "/api/v1/usage/")).quota;
       // The bar shows what is left, like the words beside it: it empties as the day's budget is spent.
       meter.querySelector("progress").max = quota.daily_budget || 1;
       meter.querySelector("progress").value = Math.max(0, quota.remaining);

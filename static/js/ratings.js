@@ -1,5 +1,5 @@
 // Rating answers: "Helpful" / "Not helpful" under each finished answer. "Not helpful" asks (optionally) what is
-// wrong; with a reason the answer is reported to the moderators. PUT /api/v1/messages/<id>/rating.
+// wrong; with a reason the answer is reported to the moderators. PUT /api/v1/messages/<id>/rating/.
 (function (global) {
   "use strict";
 
@@ -46,7 +46,7 @@
 
     async function rate(value, reason) {
       try {
-        const result = await global.App.api("PUT", "/api/v1/messages/" + messageId + "/rating",
+        const result = await global.App.api("PUT", "/api/v1/messages/" + messageId + "/rating/",
           { rating: value, reason: reason || "" });
         current = result.rating;
         status.textContent = result.reported ? "Reported. Thank you." : current ? "Thanks for the feedback." : "";

@@ -25,7 +25,7 @@ def test_create_api_key_prints_a_working_key_on_the_last_line(subprocess_env):
     assert secret.startswith(key.prefix + ".")
     assert key.scopes == ["chat", "read"]
     assert key.expires_at is not None
-    assert key_client(secret).get("/api/v1/me").json()["username"] == "operator"
+    assert key_client(secret).get("/api/v1/me/").json()["username"] == "operator"
 
 
 def test_create_api_key_explains_an_unknown_user(subprocess_env):

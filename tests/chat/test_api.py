@@ -1,4 +1,4 @@
-"""/api/v1/conversations/…, /messages/ (JSON and Server-Sent Events) and /usage."""
+"""/api/v1/conversations/…, /messages/ (JSON and Server-Sent Events) and /usage/."""
 
 import json
 
@@ -40,6 +40,13 @@ def test_conversations_are_created_listed_searched_renamed_and_deleted(fake_llm)
     assert client.get("/api/v1/conversations/?archived=false").json()["count"] == 1
     assert client.delete(f"/api/v1/conversations/{first['id']}/").status_code == 204
     assert not Conversation.objects.filter(pk=first["id"]).exists()
+
+
+@pytest.mark.parametrize("query", ["q=caf%00e", "archived=maybe"])
+def test_a_list_query_that_cannot_be_used_is_a_400(fake_llm, query):
+    response = session_client(make_user()).get(f"/api/v1/conversations/?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
 
 
 def test_a_message_gets_a_json_answer(fake_llm):
@@ -113,15 +120,17 @@ def test_a_conversation_exports_as_json_and_markdown(fake_llm):
     conversation = services.conversation_create(owner=user, title="Export me")
     session_client(user).post(f"/api/v1/conversations/{conversation.pk}/messages/", {"content": "hello"}, format="json")
     client = session_client(user)
-    exported = client.get(f"/api/v1/conversations/{conversation.pk}/export?format=json")
+    exported = client.get(f"/api/v1/conversations/{conversation.pk}/export/?format=json")
     assert exported["Content-Disposition"].endswith('.json"')
     assert [m["role"] for m in exported.json()["messages"]] == ["user", "assistant"]
-    markdown = client.get(f"/api/v1/conversations/{conversation.pk}/export?format=markdown")
+    markdown = client.get(
+        f"/api/v1/conversations/{conversation.pk}/export/?format=markdown", HTTP_ACCEPT="text/markdown"
+    )
     assert markdown["Content-Type"].startswith("text/markdown")
     text = markdown.content.decode()
     assert text.startswith("# Export me")
     assert "## You\n\nhello" in text
-    assert client.get(f"/api/v1/conversations/{conversation.pk}/export?format=pdf").status_code == 400
+    assert client.get(f"/api/v1/conversations/{conversation.pk}/export/?format=pdf").status_code == 400
 
 
 def test_usage_reports_today_and_this_month_by_model(fake_llm):
@@ -130,7 +139,7 @@ def test_usage_reports_today_and_this_month_by_model(fake_llm):
     client = session_client(user)
     for text in ("one", "two"):
         client.post(f"/api/v1/conversations/{conversation.pk}/messages/", {"content": text}, format="json")
-    usage = client.get("/api/v1/usage").json()
+    usage = client.get("/api/v1/usage/").json()
     today = usage["today"]["by_model"]["fake-echo"]
     assert today["completion_tokens"] == 16
     assert today["requests"] == 2

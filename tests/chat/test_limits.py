@@ -76,7 +76,7 @@ def test_a_hold_is_settled_to_the_real_usage_and_shown_as_remaining(fake_llm):
     answer = client.post(f"/api/v1/conversations/{conversation['id']}/messages/", {"content": "hi"}, format="json")
     assert answer.status_code == 201
     spent = answer.json()["prompt_tokens"] + answer.json()["completion_tokens"]
-    quota = client.get("/api/v1/usage").json()["quota"]
+    quota = client.get("/api/v1/usage/").json()["quota"]
     assert quota == {
         "daily_budget": 1000,
         "used": spent,

@@ -23,7 +23,7 @@ def answered(fake_llm):
 
 def test_users_rate_answers_and_a_thumbs_down_with_a_reason_is_a_report(answered):
     author, client, _, answer_id = answered
-    url = f"/api/v1/messages/{answer_id}/rating"
+    url = f"/api/v1/messages/{answer_id}/rating/"
     assert client.put(url, {"rating": "up"}, format="json").json() == {
         "message_id": answer_id,
         "rating": "up",
@@ -43,15 +43,15 @@ def test_users_rate_answers_and_a_thumbs_down_with_a_reason_is_a_report(answered
 def test_ratings_are_only_for_answers_in_your_own_conversations(answered):
     _, _, _, answer_id = answered
     stranger = session_client(make_user())
-    assert stranger.put(f"/api/v1/messages/{answer_id}/rating", {"rating": "up"}, format="json").status_code == 404
-    refused = answered[1].put(f"/api/v1/messages/{answer_id}/rating", {"rating": "meh"}, format="json")
+    assert stranger.put(f"/api/v1/messages/{answer_id}/rating/", {"rating": "up"}, format="json").status_code == 404
+    refused = answered[1].put(f"/api/v1/messages/{answer_id}/rating/", {"rating": "meh"}, format="json")
     assert refused.status_code == 400
     assert "rating" in refused.json()["error"]["fields"]
 
 
 def test_a_moderator_hides_a_flagged_answer_and_suspends_its_author_in_the_admin(answered, client):
     author, author_client, conversation_id, answer_id = answered
-    author_client.put(f"/api/v1/messages/{answer_id}/rating", {"rating": "down", "reason": "abusive"}, format="json")
+    author_client.put(f"/api/v1/messages/{answer_id}/rating/", {"rating": "down", "reason": "abusive"}, format="json")
     flag = ModerationFlag.objects.get()
     moderator = make_user(Role.MODERATOR, username="mod")
     client.force_login(moderator)
@@ -87,7 +87,7 @@ def test_a_moderator_hides_a_flagged_answer_and_suspends_its_author_in_the_admin
 
 def test_dismissing_is_audited_and_members_cannot_moderate(answered, client):
     author, author_client, _, answer_id = answered
-    author_client.put(f"/api/v1/messages/{answer_id}/rating", {"rating": "down", "reason": "wrong"}, format="json")
+    author_client.put(f"/api/v1/messages/{answer_id}/rating/", {"rating": "down", "reason": "wrong"}, format="json")
     flag = ModerationFlag.objects.get()
     client.force_login(make_user())
     assert client.get("/admin/chat/moderationflag/").status_code == 302, "members are sent to sign in"
@@ -102,7 +102,7 @@ def test_dismissing_is_audited_and_members_cannot_moderate(answered, client):
 
 def test_a_hidden_answer_is_left_out_of_later_prompts(answered, fake_llm):
     _, client, conversation_id, answer_id = answered
-    client.put(f"/api/v1/messages/{answer_id}/rating", {"rating": "down", "reason": "bad"}, format="json")
+    client.put(f"/api/v1/messages/{answer_id}/rating/", {"rating": "down", "reason": "bad"}, format="json")
     moderation.message_hide(flag=ModerationFlag.objects.get(), actor=make_user(Role.MODERATOR))
     client.post(f"/api/v1/conversations/{conversation_id}/messages/", {"content": "again"}, format="json")
     sent = [m["content"] for m in fake_llm.requests[-1]["messages"] if m["role"] == "assistant"]

@@ -82,7 +82,7 @@ async def test_web_access_follows_the_role_policy(fake_llm, site):
 
 
 def test_the_fetch_endpoint_returns_title_and_text(site):
-    response = session_client(make_user()).post("/api/v1/web/fetch", {"url": site.url("/article")}, format="json")
+    response = session_client(make_user()).post("/api/v1/web/fetch/", {"url": site.url("/article")}, format="json")
     assert response.status_code == 200
     body = response.json()
     assert body["title"] == "Northwind Quarterly"
@@ -91,8 +91,8 @@ def test_the_fetch_endpoint_returns_title_and_text(site):
 
 def test_the_fetch_endpoint_explains_refusals(site):
     member, viewer = make_user(), make_user(Role.VIEWER)
-    blocked = session_client(member).post("/api/v1/web/fetch", {"url": "http://169.254.169.254/"}, format="json")
+    blocked = session_client(member).post("/api/v1/web/fetch/", {"url": "http://169.254.169.254/"}, format="json")
     assert blocked.status_code == 400
     assert blocked.json()["error"]["code"] == "blocked"
-    not_allowed = session_client(viewer).post("/api/v1/web/fetch", {"url": site.url("/article")}, format="json")
+    not_allowed = session_client(viewer).post("/api/v1/web/fetch/", {"url": site.url("/article")}, format="json")
     assert not_allowed.status_code == 403
