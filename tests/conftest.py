@@ -229,3 +229,16 @@ def _fresh_media_root():
     Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
     yield
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
+@pytest.fixture
+def console_log():
+    """What the configured console handler (its format and PII filter) writes, captured."""
+    import io
+    import logging
+
+    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    yield stream
+    handler.setStream(previous)

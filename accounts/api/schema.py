@@ -1,9 +1,9 @@
 """The OpenAPI schema of /api/v1 describes every answer, errors included, in the shape genaisite.api_errors gives.
 
 Each operation documents its own successes and the errors only it can give (``errors(409, 413)`` in its
-``extend_schema``). The errors that come from the gates every request passes — the body is invalid (400), no
-credentials (401), not allowed (403), no such object (404), too many requests (429) — are added here from the view
-itself (its permissions, throttles, body and path), so no operation can forget one.
+``extend_schema``). The errors that come from the gates every request passes — the query or body is invalid (400),
+a body too large (413), no credentials (401), not allowed (403), no such object (404), too many requests (429) — are
+added here from the view itself (its permissions, throttles, body and path), so no operation can forget one.
 """
 
 from drf_spectacular.openapi import AutoSchema
@@ -51,9 +51,11 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
 class ApiAutoSchema(AutoSchema):
     def gate_errors(self) -> list[int]:
         """The errors this operation's request passes through, whatever the view does with it."""
-        statuses = []
+        # The input gate (genaisite/api_input.py) checks every query string (NUL, broken UTF-8, lone surrogates) and
+        # every body (size, depth, the same characters): any operation can answer 400, and 413 when it takes a body.
+        statuses = [400]
         if self.method in BODY_METHODS:
-            statuses.append(400)  # unparseable or invalid body
+            statuses.append(413)
         permissions = self.view.get_permissions()
         if any(isinstance(permission, IsAuthenticated) for permission in permissions):
             statuses += [401, 403]

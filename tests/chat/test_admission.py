@@ -81,6 +81,12 @@ def watched(monkeypatch):
     return seen
 
 
+async def post_json(path: str, body: dict, key: str):
+    return await AsyncClient().post(
+        path, json.dumps(body), content_type="application/json", headers={"Authorization": f"Bearer {key}"}
+    )
+
+
 def _went_through(seen: dict, user) -> None:
     assert len(seen["admitted"]) == 1
     assert len(seen["started"]) == 1
@@ -94,24 +100,14 @@ async def test_v1_completions_go_through_the_admission(fake_llm, watched):
     user = await db(make_user)()
     key = await db(make_key)(user)
     body = {"model": "fake-echo", "messages": [{"role": "user", "content": "admitted?"}]}
-    response = await AsyncClient().post(
-        "/v1/chat/completions",
-        json.dumps(body),
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {key}"},
-    )
+    response = await post_json("/v1/chat/completions", body, key)
     assert response.status_code == 200, response.content
     _went_through(watched, user)
 
 
 async def test_rest_messages_go_through_the_admission(fake_llm, watched):
     conversation, key = await conversation_for()
-    response = await AsyncClient().post(
-        f"/api/v1/conversations/{conversation.pk}/messages/",
-        json.dumps({"content": "admitted?"}),
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {key}"},
-    )
+    response = await post_json(f"/api/v1/conversations/{conversation.pk}/messages/", {"content": "admitted?"}, key)
     assert response.status_code == 201, response.content
     _went_through(watched, conversation.owner)
 
@@ -130,12 +126,7 @@ async def test_a_refusal_at_the_gate_starts_nothing(fake_llm, watched):
     user = await db(make_user)()
     key = await db(make_key)(user, scopes=["read"])  # no chat scope
     body = {"model": "fake-echo", "messages": [{"role": "user", "content": "let me in"}]}
-    response = await AsyncClient().post(
-        "/v1/chat/completions",
-        json.dumps(body),
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {key}"},
-    )
+    response = await post_json("/v1/chat/completions", body, key)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "insufficient_scope"
     assert watched["started"] == []

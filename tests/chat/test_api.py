@@ -42,11 +42,11 @@ def test_conversations_are_created_listed_searched_renamed_and_deleted(fake_llm)
     assert not Conversation.objects.filter(pk=first["id"]).exists()
 
 
-@pytest.mark.parametrize("query", ["q=caf%00e", "archived=maybe"])
-def test_a_list_query_that_cannot_be_used_is_a_400(fake_llm, query):
+@pytest.mark.parametrize(("query", "code"), [("q=caf%00e", "nul_character"), ("archived=maybe", "invalid")])
+def test_a_list_query_that_cannot_be_used_is_a_400(fake_llm, query, code):
     response = session_client(make_user()).get(f"/api/v1/conversations/?{query}")
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid"
+    assert response.json()["error"]["code"] == code
 
 
 def test_a_message_gets_a_json_answer(fake_llm):

@@ -1,7 +1,6 @@
 """Logs of every process `manage.py serve` starts: each line has the time of day, and no line carries PII — the web
 server's access log (query strings decoded first) included."""
 
-import io
 import logging
 import re
 import sys
@@ -20,16 +19,6 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 # What continues a multi-line record (a traceback, huey's list of tasks) rather than starting one.
 CONTINUATION = re.compile(r"^(\s|\+ |Traceback )")
 PHONE_QUERY = "/api/v1/conversations/?search=call+me+at++31+6+1234+5678"
-
-
-@pytest.fixture
-def console_log():
-    """What the configured console handler (format, PII filter) writes, captured."""
-    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
-    stream = io.StringIO()
-    previous = handler.setStream(stream)
-    yield stream
-    handler.setStream(previous)
 
 
 @pytest.mark.parametrize(

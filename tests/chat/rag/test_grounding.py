@@ -26,7 +26,7 @@ def ready_document(owner, pages: list[str], name: str = "zephyr.pdf") -> Documen
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     document = document_services.document_upload(owner=owner, upload=SimpleUploadedFile(name, make_pdf(pages)))
-    assert ingestion.ingest(document.pk) == "ready"
+    assert ingestion.ingest(document.pk).status == "ready"
     return Document.objects.get(pk=document.pk)
 
 

@@ -1,7 +1,6 @@
 """Guardrails at work: prompts refused before any model call, PII redacted on the wire, in the database and in the
 logs, and a leaked canary cut from the answer."""
 
-import io
 import logging
 
 import httpx
@@ -17,16 +16,6 @@ from tests.fake_llm import PII, PII_ANSWER
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SEEDED = [value for values in PII.values() for value in values]
-
-
-@pytest.fixture
-def console_log():
-    """What the configured console handler (with its PII filter) writes, captured."""
-    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
-    stream = io.StringIO()
-    previous = handler.setStream(stream)
-    yield stream
-    handler.setStream(previous)
 
 
 def test_every_log_handler_redacts_and_a_line_is_written_once(console_log):
