@@ -104,7 +104,7 @@ def _store(document: Document, name: str, upload: UploadedFile) -> None:
     except OSError as exc:
         logger.error("storing the upload %s failed: %s", target, exc)
         _remove_partial(document.file.storage, target)
-        raise _storage_refusal(exc) from None
+        raise storage_refusal(exc) from None
 
 
 def _remove_partial(storage: Storage, name: str) -> None:
@@ -115,7 +115,7 @@ def _remove_partial(storage: Storage, name: str) -> None:
         logger.warning("could not remove the partial upload %s: %s", name, exc)
 
 
-def _storage_refusal(exc: OSError) -> ServiceError:
+def storage_refusal(exc: OSError) -> ServiceError:
     if exc.errno in _STORAGE_FULL:
         message = "The server has no room left to store the file. Try again later, or ask an administrator."
         return ServiceError("storage_full", message, status=507)

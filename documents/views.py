@@ -12,6 +12,7 @@ from core.errors import ServiceError
 from documents import selectors, services
 from documents.forms import ShareForm, UploadForm
 from documents.models import Document
+from documents.upload_handlers import storage_error
 from documents.validation import EXTENSIONS
 
 
@@ -20,7 +21,12 @@ from documents.validation import EXTENSIONS
 def documents_page(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
     status = 200
-    if request.method == "POST" and form.is_valid():
+    if (spool_failure := storage_error(request)) is not None:
+        refusal = services.storage_refusal(spool_failure)
+        form = UploadForm(request.POST)
+        form.add_error("file", refusal.message)
+        status = refusal.status
+    elif request.method == "POST" and form.is_valid():
         try:
             document = services.document_upload(
                 owner=request.user, upload=form.cleaned_data["file"], title=form.cleaned_data["title"]

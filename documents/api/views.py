@@ -17,6 +17,7 @@ from core.db import in_db_thread
 from core.errors import ServiceError
 from documents import retrieval, selectors, services, webpages
 from documents.models import Document
+from documents.upload_handlers import storage_error
 from documents.validation import MEDIA_TYPES
 
 READ = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ}
@@ -84,6 +85,8 @@ class DocumentListCreateView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = self.DocumentUploadInput(data=request.data)
+        if (spool_failure := storage_error(request)) is not None:
+            raise services.storage_refusal(spool_failure)
         data.is_valid(raise_exception=True)
         document = services.document_upload(
             owner=request.user, upload=data.validated_data["file"], title=data.validated_data["title"]

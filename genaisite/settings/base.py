@@ -134,6 +134,11 @@ EMBEDDINGS_HEALTH_URL = env_http_url("EMBEDDINGS_HEALTH_URL") or ""
 # request.body) is the same number.
 REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 2_621_440, minimum=64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
+# Small uploads stay in memory; large ones spool to a temporary file, whose failure the upload views answer.
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "documents.upload_handlers.SpoolingUploadHandler",
+]
 # A document upload (multipart, POST /api/v1/documents/) may be this big: the largest role limit of the defaults
 # (admins: 100 MB) and the form around it. The uploader's own policy (max_upload_mb) is checked after; raise this
 # too if an admin raises a role's limit beyond it.

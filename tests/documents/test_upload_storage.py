@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from documents.models import Document
 from tests.factories import make_user, session_client
@@ -117,4 +118,31 @@ def test_a_really_read_only_volume_answers_503_and_keeps_nothing(small_volume):
     error = response.json()["error"]
     assert (error["code"], "read-only" in error["message"]) == ("storage_unavailable", True)
     assert files_under(small_volume) == []
+    assert not Document.objects.exists()
+
+
+def test_a_spool_directory_that_is_gone_answers_503_on_the_api_and_the_page(settings, tmp_path):
+    # Large uploads are spooled to a temporary file while the request is parsed, before any view runs.
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "removed")
+    response = api_upload(make_user())
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "storage_unavailable"
+    assert "ENOENT" in response.json()["error"]["message"]
+    browser = Client(enforce_csrf_checks=True)  # the CSRF check parses the form before the view: it must survive
+    browser.force_login(make_user())
+    token = browser.get("/documents/").cookies["csrftoken"].value
+    page = browser.post("/documents/", {"csrfmiddlewaretoken": token, "file": SimpleUploadedFile("notes.txt", TEXT)})
+    assert page.status_code == 503
+    assert "The server cannot store files right now" in page.content.decode()
+    assert not Document.objects.exists()
+
+
+def test_a_full_spool_directory_answers_507_and_keeps_nothing(small_volume, settings):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
+    settings.FILE_UPLOAD_TEMP_DIR = str(small_volume)
+    response = api_upload(make_user())  # ~350 KB into a 64 KB volume
+    assert response.status_code == 507, response.content
+    assert response.json()["error"]["code"] == "storage_full"
+    assert files_under(small_volume) == [], "the partial temporary file is removed"
     assert not Document.objects.exists()
