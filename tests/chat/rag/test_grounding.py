@@ -37,6 +37,16 @@ def setup(model: str = "fake-cite", **conversation) -> tuple[Conversation, str, 
     return services.conversation_create(owner=user, model=model, **conversation), make_key(user), document
 
 
+async def ask(socket, question: str) -> list[dict]:
+    """Send ``question`` on the socket; every frame until its answer is done."""
+    await socket.send_json_to({"type": "send", "content": question})
+    return await frames_until_done(socket, seconds=60)
+
+
+def sources_in(frames: list[dict]) -> list[dict]:
+    return next(frame for frame in frames if frame["type"] == "sources")["sources"]
+
+
 def prompt_of(fake_llm, model: str) -> list[dict]:
     return [r for r in fake_llm.requests if r["model"] == model][-1]["messages"]
 
@@ -44,9 +54,8 @@ def prompt_of(fake_llm, model: str) -> list[dict]:
 async def test_an_answer_cites_the_right_document_and_page(fake_llm):
     conversation, key, document = await setup()
     socket = await open_socket(conversation, key)
-    await socket.send_json_to({"type": "send", "content": "What is the budget of Project Zephyr?"})
-    frames = await frames_until_done(socket, seconds=60)
-    sources = next(frame for frame in frames if frame["type"] == "sources")["sources"]
+    frames = await ask(socket, "What is the budget of Project Zephyr?")
+    sources = sources_in(frames)
     assert len(sources) == 1
     assert sources[0]["number"] == 1
     assert sources[0]["document_id"] == str(document.pk)
@@ -61,8 +70,7 @@ async def test_an_answer_cites_the_right_document_and_page(fake_llm):
 async def test_retrieved_text_reaches_the_model_as_fenced_untrusted_data(fake_llm):
     conversation, key, _ = await setup()
     socket = await open_socket(conversation, key)
-    await socket.send_json_to({"type": "send", "content": "Who leads Project Zephyr?"})
-    await frames_until_done(socket, seconds=60)
+    await ask(socket, "Who leads Project Zephyr?")
     messages = prompt_of(fake_llm, "fake-cite")
     context = messages[-2]
     assert context["role"] == "system"
@@ -75,11 +83,9 @@ async def test_retrieved_text_reaches_the_model_as_fenced_untrusted_data(fake_ll
 async def test_a_follow_up_question_is_searched_with_its_context(fake_llm):
     conversation, key, _ = await setup()
     socket = await open_socket(conversation, key)
-    await socket.send_json_to({"type": "send", "content": "Tell me about Project Zephyr."})
-    await frames_until_done(socket, seconds=60)
-    await socket.send_json_to({"type": "send", "content": "Who leads it?"})
-    frames = await frames_until_done(socket, seconds=60)
-    sources = next(frame for frame in frames if frame["type"] == "sources")["sources"]
+    await ask(socket, "Tell me about Project Zephyr.")
+    frames = await ask(socket, "Who leads it?")
+    sources = sources_in(frames)
     # "Who leads it?" alone names nothing; searched with the conversation, it finds the Zephyr page.
     assert sources[0]["page"] == 2
     await socket.disconnect()
@@ -88,8 +94,7 @@ async def test_a_follow_up_question_is_searched_with_its_context(fake_llm):
 async def test_a_conversation_without_documents_gets_no_sources(fake_llm):
     conversation, key, _ = await setup(documents_mode=Conversation.DocumentsMode.NONE)
     socket = await open_socket(conversation, key)
-    await socket.send_json_to({"type": "send", "content": "What is the budget of Project Zephyr?"})
-    frames = await frames_until_done(socket, seconds=60)
+    frames = await ask(socket, "What is the budget of Project Zephyr?")
     assert not [frame for frame in frames if frame["type"] == "sources"]
     assert all(
         message["role"] != "system" or "source" not in message["content"]
@@ -104,8 +109,7 @@ async def test_someone_elses_private_document_never_grounds_an_answer(fake_llm):
     await db(ready_document)(bob, ["Bob's own notes about gardening."], name="garden.pdf")
     conversation = await db(services.conversation_create)(owner=bob, model="fake-cite")
     socket = await open_socket(conversation, await db(make_key)(bob))
-    await socket.send_json_to({"type": "send", "content": "What is the budget of Project Zephyr?"})
-    frames = await frames_until_done(socket, seconds=60)
+    frames = await ask(socket, "What is the budget of Project Zephyr?")
     prompt = str(prompt_of(fake_llm, "fake-cite"))
     assert "4.2 million" not in prompt
     for frame in frames:
@@ -122,8 +126,7 @@ async def test_a_chosen_document_set_limits_retrieval(fake_llm):
         owner=user, model="fake-cite", documents_mode="selected", document_ids=[other.pk]
     )
     socket = await open_socket(conversation, await db(make_key)(user))
-    await socket.send_json_to({"type": "send", "content": "What happened to Project Zephyr?"})
-    await frames_until_done(socket, seconds=60)
+    await ask(socket, "What happened to Project Zephyr?")
     context = prompt_of(fake_llm, "fake-cite")[-2]["content"]
     assert "rename.pdf" in context
     assert zephyr.title not in context
