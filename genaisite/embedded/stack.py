@@ -22,6 +22,7 @@ from genaisite.embedded import postgres as embedded_postgres
 from genaisite.embedded.embedding_server import embedding_server_command
 from genaisite.embedded.llm import llm_server_command, llm_server_env
 from genaisite.embedded.processes import ManagedProcess, timestamped, wait_for_http
+from genaisite.embedded.supervision import Supervisor
 from genaisite.log_redaction import redact_line
 from genaisite.webserver import web_server_command
 
@@ -134,15 +135,13 @@ class Stack:
     # --- run and stop -----------------------------------------------------------------------------------------
 
     def wait(self) -> int:
-        """Block until a signal asks us to stop (exit 0) or a child dies on its own (exit 1)."""
+        """Block until a signal asks us to stop; meanwhile a child that dies on its own is restarted (with backoff)
+        while the others keep serving."""
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: self.stopping.set())
+        supervisor = Supervisor(self.children, self.write)
         while not self.stopping.wait(0.5):
-            for child in self.children:
-                code = child.exit_code()
-                if code is not None:
-                    self.write(f"{child.name} exited unexpectedly with code {code}; stopping everything")
-                    return 1
+            supervisor.check()
         return 0
 
     def stop(self) -> None:

@@ -28,6 +28,29 @@ def child_pids(pid: int) -> set[int]:
     return found
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def child_with(pid: int, marker: str) -> int:
+    """The (one) descendant of ``pid`` whose command line contains ``marker``."""
+    found = [child for child in child_pids(pid) if marker in cmdline(child) and alive(child)]
+    assert len(found) == 1, (marker, [cmdline(child) for child in child_pids(pid)])
+    return found[0]
+
+
+def wait_for_line(log: Path, text: str, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -108,6 +131,17 @@ def test_serve_comes_up_ready_stops_cleanly_and_keeps_its_data(server):
     llm_log = (Path(server.env["DATA_DIR"]) / "log" / "llm.log").read_text().splitlines()
     assert llm_log
     assert all(re.match(stamp, line) for line in llm_log), llm_log[:5]
+
+    # kill -9 of a child: it comes back by itself while the others keep serving.
+    for name, marker in (("worker", "run_huey"), ("llm", "llama-server"), ("web", "genaisite.webserver")):
+        victim = child_with(server.process.pid, marker)
+        others = {pid for pid in child_pids(server.process.pid) if pid != victim and marker not in cmdline(pid)}
+        os.kill(victim, signal.SIGKILL)
+        assert wait_for_line(server.log, f"{name} restarted"), server.log.read_text()[-3000:]
+        assert server.wait_ready(timeout=120)["status"] == "ready"
+        assert child_with(server.process.pid, marker) != victim
+        assert all(alive(pid) for pid in others), f"killing the {name} took others down"
+    children = child_pids(server.process.pid)
 
     assert server.interrupt() == 0
     assert "genaisite stopped." in server.log.read_text()
