@@ -1,3 +1,6 @@
+import sys
+
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views import defaults
@@ -5,6 +8,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
+from psycopg_pool import PoolTimeout
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.input_checks import InvalidInput
 from genaisite import health
@@ -59,7 +65,31 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return render(request, "404.html", status=404)
 
 
+def _unavailable_part() -> str | None:
+    """Which part of the service the error being handled says is down: "database", "broker", or None."""
+    exc = sys.exc_info()[1]
+    seen = 0
+    while exc is not None and seen < 10:  # the cause chain (Django wraps the driver's errors)
+        if isinstance(exc, DatabaseOperationalError | PoolTimeout):
+            return "database"
+        if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+            return "broker"
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    part = _unavailable_part()
+    if part is not None:
+        message = f"The {part} is unavailable right now; try again in a few seconds."
+        if is_api_path(request.path_info):
+            response = error_response(request.path_info, 503, f"{part}_unavailable", message)
+        else:
+            # No template: the page's layout reads the session and the user, from the database that is down.
+            page = f"<!doctype html><title>Unavailable · genaisite</title><h1>Unavailable</h1><p>{message}</p>"
+            response = HttpResponse(page, status=503)
+        response["Retry-After"] = "5"
+        return response
     if is_api_path(request.path_info):
         return error_response(request.path_info, 500, "server_error", SERVER_ERROR_MESSAGE)
     return render(request, "500.html", status=500)

@@ -9,6 +9,7 @@ URL. ``--access-log FILE`` still writes Daphne's own format to that file, with t
 Run ``python -m genaisite.webserver`` with Daphne's arguments (``manage.py serve`` and the image do).
 """
 
+import asyncio
 import logging
 import sys
 from datetime import datetime
@@ -17,10 +18,13 @@ from typing import TextIO
 from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
+from django.conf import settings
+from twisted.internet import defer
 
 from genaisite.log_redaction import redact_url, redaction_on
 
 access_logger = logging.getLogger("daphne.access")
+logger = logging.getLogger(__name__)
 
 
 def redact_request(request: str) -> str:
@@ -63,6 +67,27 @@ class LoggedServer(Server):
             to_file = action_logger.stream not in (sys.stdout, None)
             action_logger = AccessLog(action_logger.stream if to_file else None)
         super().__init__(*args, action_logger=action_logger, **kwargs)
+        self.ports: list = []
+
+    def listen_success(self, port) -> None:
+        self.ports.append(port)
+        super().listen_success(port)
+
+    def kill_all_applications(self) -> defer.Deferred:
+        """Shutting down (SIGTERM): drain before Daphne cancels every connection, so clients get their answers' final
+        events and no answer is left ``streaming`` for the reaper (nor its conversation busy)."""
+        return defer.Deferred.fromFuture(asyncio.ensure_future(self._drain_then_close()))
+
+    async def _drain_then_close(self) -> None:
+        for port in self.ports:
+            port.stopListening()  # new connections go to the other web processes (or wait for the restart)
+        from chat.generation import engine  # here: the ASGI application (and Django) is loaded by now
+
+        stopped = await engine.drain(settings.WEB_DRAIN_SECONDS)
+        if stopped:
+            logger.warning("shutting down: %d answer(s) stopped and saved", stopped)
+        await asyncio.sleep(0.2)  # the final frames leave before their connections are closed
+        await super().kill_all_applications().asFuture(asyncio.get_running_loop())
 
 
 class WebServerCommand(CommandLineInterface):

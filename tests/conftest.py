@@ -185,16 +185,21 @@ def daphne_server(subprocess_env, tmp_path):
 
     servers = []
 
-    def start(models: list[dict]) -> str:
+    def start(models: list[dict], **environment: str) -> str:
+        from genaisite.webserver import web_server_command
+
         port = free_port()
-        env = subprocess_env | {"LLM_MODELS": json.dumps(models)}
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "genaisite.asgi:application"]
+        env = subprocess_env | {"LLM_MODELS": json.dumps(models)} | environment
+        # The production entry point (genaisite/webserver.py: Daphne with our access log and draining shutdown).
+        command = web_server_command(host="127.0.0.1", port=port)
         server = ManagedProcess("web", command, env=env, cwd=BASE_DIR, log_file=tmp_path / f"daphne-{port}.log")
         server.start()
         servers.append(server)
         wait_for_http(f"http://127.0.0.1:{port}/healthz", process=server, timeout=60)
+        start.processes[f"http://127.0.0.1:{port}"] = server
         return f"http://127.0.0.1:{port}"
 
+    start.processes = {}  # base URL → its process, for tests that signal or kill one
     yield start
     for server in servers:
         server.stop()

@@ -43,6 +43,7 @@ class Generation:
         self.length = 0
         self.subscribers: set[asyncio.Queue] = set()
         self.stop_requested = False
+        self.stop_reason = ""
         self.outcome: Outcome | None = None
         self.finished = asyncio.Event()
         self.task: asyncio.Task | None = None
@@ -71,8 +72,9 @@ class Generation:
             conversation_group(self.request.conversation_id), {"type": CHAT_EVENT, "event": event}
         )
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "") -> None:
         self.stop_requested = True
+        self.stop_reason = reason  # saved with the answer: why it ended early, when it was not the user's wish
         if self._stream_task is not None:
             self._stream_task.cancel()
 
@@ -96,6 +98,24 @@ def start(request: GenerationRequest) -> Generation:
         _run(generation), name=f"generation-{request.message_id}", context=contextvars.Context()
     )
     return generation
+
+
+SHUTDOWN_REASON = "The server was restarting: the answer was stopped here and saved."
+
+
+async def drain(grace: float, save_within: float = 5.0) -> int:
+    """The process is shutting down: give running answers up to ``grace`` seconds to finish, then stop the rest,
+    which are saved as stopped with the reason and send their final events. Returns how many had to be stopped."""
+    running = [generation.task for generation in _running.values() if generation.task is not None]
+    if running:
+        await asyncio.wait(running, timeout=grace)
+    cut = list(_running.values())
+    for generation in cut:
+        generation.stop(SHUTDOWN_REASON)
+    tasks = [generation.task for generation in cut if generation.task is not None]
+    if tasks:
+        await asyncio.wait(tasks, timeout=save_within)
+    return len(cut)
 
 
 async def request_stop(conversation_id: uuid.UUID) -> None:
@@ -291,6 +311,7 @@ class _Recorder:
             result.withheld = generation.request.guard.withheld()
         elif cancelled:
             result.status, result.finish_reason = Message.Status.STOPPED, "stopped"
+            result.error = generation.stop_reason
         elif self.error is not None:
             result.status, result.error, result.error_code = Message.Status.FAILED, self.error.message, self.error.code
         return result

@@ -34,10 +34,13 @@ else:
     _database_url = env_str("DATABASE_URL")
 DATABASES = {"default": parse_database_url("DATABASE_URL", _database_url)}
 DB_POOL_MAX = env_int("DB_POOL_MAX", 8, minimum=1)
+DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 2, minimum=1)
 if DB_POOL_MAX > 1:
     # psycopg's pool hands one warm connection to whichever thread runs the next query, which matters under ASGI
     # where every request runs its ORM calls on a fresh thread.
-    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX, "timeout": 10}
+    # A short wait for a connection: with the database down, requests answer 503 at once instead of hanging (the
+    # pool keeps reconnecting in the background, so service resumes by itself when the database is back).
+    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX, "timeout": DB_POOL_TIMEOUT}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Web pages in prompts (documents/web.py) -----------------------------------------------------------------
@@ -327,6 +330,9 @@ else:
 # --- Service ---------------------------------------------------------------------------------------------------
 LISTEN_HOST = env_str("HOST", "127.0.0.1")
 LISTEN_PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+# On SIGTERM a web process stops accepting and gives its answers this long to finish before it stops and saves them
+# (the supervisor waits 15 s in all before it kills).
+WEB_DRAIN_SECONDS = env_int("WEB_DRAIN_SECONDS", 8, minimum=0, maximum=60)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
