@@ -1,6 +1,7 @@
 """Readiness of every component the service needs, checked concurrently with a deadline each."""
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass
 
@@ -57,6 +58,26 @@ async def _run(check) -> ComponentState:
     return ComponentState(ready, detail)
 
 
+STATE_FRESH_FOR = 5.0  # seconds: an older file is a previous run's (serve rewrites it twice a second)
+
+
+def _processes() -> tuple[bool, str]:
+    states = json.loads(settings.SUPERVISOR_STATE_FILE.read_text())
+    down = [name for name, child in states.items() if child["state"] != "running"]
+    detail = ", ".join(
+        f"{name} {child['state']}" + (f" (restarted {child['restarts']}×)" if child["restarts"] else "")
+        for name, child in states.items()
+    )
+    return not down, detail
+
+
+def _supervised() -> bool:
+    try:
+        return time.time() - settings.SUPERVISOR_STATE_FILE.stat().st_mtime < STATE_FRESH_FOR
+    except OSError:
+        return False
+
+
 async def readiness() -> dict[str, ComponentState]:
     checks = {
         "database": _database,
@@ -64,5 +85,7 @@ async def readiness() -> dict[str, ComponentState]:
         "embeddings": embeddings.readiness,
         "queue": _queue,
     }
+    if _supervised():  # under `manage.py serve`: each child it keeps running
+        checks["processes"] = _processes
     states = await asyncio.gather(*(_run(check) for check in checks.values()))
     return dict(zip(checks, states, strict=True))

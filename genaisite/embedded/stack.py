@@ -49,6 +49,7 @@ class Stack:
         self.embeddings: ManagedProcess | None = None
         self.children: list[ManagedProcess] = []
         self.stopping = threading.Event()
+        self.supervisor: Supervisor | None = None
 
     # --- start ----------------------------------------------------------------------------------------------
 
@@ -79,6 +80,9 @@ class Stack:
         self._start_child("worker", [sys.executable, str(self.base_dir / "manage.py"), "run_huey", "--flush-locks"])
         # Daphne, its access log through our logging (timestamps, PII filter): see genaisite/webserver.py.
         web = self._start_child("web", web_server_command(host=settings.LISTEN_HOST, port=settings.LISTEN_PORT))
+        # Each child's state is on file before the web can answer /readyz.
+        self.supervisor = Supervisor(self.children, self.write, state_file=settings.SUPERVISOR_STATE_FILE)
+        self.supervisor.check()
         url = f"http://{settings.LISTEN_HOST}:{settings.LISTEN_PORT}"
         wait_for_http(f"{url}/healthz", process=web, timeout=WEB_START_TIMEOUT)
         self.write(f"web        {url}  (admin at {url}/admin/, readiness at {url}/readyz)")
@@ -139,9 +143,8 @@ class Stack:
         while the others keep serving."""
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: self.stopping.set())
-        supervisor = Supervisor(self.children, self.write)
         while not self.stopping.wait(0.5):
-            supervisor.check()
+            self.supervisor.check()
         return 0
 
     def stop(self) -> None:

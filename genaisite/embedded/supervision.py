@@ -5,9 +5,12 @@ The backoff doubles from ``FIRST_DELAY`` to ``MAX_DELAY`` while a child keeps dy
 resets once it has stayed up for ``STABLE_AFTER``: a child that crashed once last week restarts at once today.
 """
 
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from genaisite.embedded.processes import ManagedProcess
 
@@ -25,10 +28,17 @@ class _Watch:
 
 
 class Supervisor:
-    def __init__(self, children: list[ManagedProcess], write: Callable[[str], None], clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        children: list[ManagedProcess],
+        write: Callable[[str], None],
+        clock=time.monotonic,
+        state_file: Path | None = None,
+    ) -> None:
         self.children = children
         self.write = write
         self.clock = clock
+        self.state_file = state_file  # where /readyz reads each child's state (the web process cannot see them)
         self.watches: dict[str, _Watch] = {}
 
     def _watch(self, child: ManagedProcess) -> _Watch:
@@ -49,6 +59,18 @@ class Supervisor:
                 self.write(f"{child.name} exited unexpectedly with code {code}; restarting it in {watch.delay:.0f} s")
             elif now >= watch.restart_at:
                 self._restart(child, watch, now)
+        if self.state_file is not None:
+            self._publish()
+
+    def _publish(self) -> None:
+        states = {
+            child.name: {"state": state, "restarts": self._watch(child).restarts}
+            for child, state in zip(self.children, self.states().values(), strict=True)
+        }
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.state_file.with_suffix(".tmp")
+        partial.write_text(json.dumps(states))
+        os.replace(partial, self.state_file)  # readers never see half a file
 
     def _restart(self, child: ManagedProcess, watch: _Watch, now: float) -> None:
         try:

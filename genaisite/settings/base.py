@@ -333,6 +333,8 @@ LISTEN_PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 # On SIGTERM a web process stops accepting and gives its answers this long to finish before it stops and saves them
 # (the supervisor waits 15 s in all before it kills).
 WEB_DRAIN_SECONDS = env_int("WEB_DRAIN_SECONDS", 8, minimum=0, maximum=60)
+# `serve` writes each child's state here (running, restarting) for /readyz.
+SUPERVISOR_STATE_FILE = DATA_DIR / "run" / "processes.json"
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

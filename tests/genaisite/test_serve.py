@@ -119,7 +119,8 @@ def test_serve_comes_up_ready_stops_cleanly_and_keeps_its_data(server):
     assert body["status"] == "ready"
     children = child_pids(server.process.pid)
     assert len(children) >= 4, "expected the web server, the worker, the LLM server and the embedding service"
-    assert set(body["components"]) == {"database", "llm", "embeddings", "queue"}
+    assert set(body["components"]) == {"database", "llm", "embeddings", "queue", "processes"}
+    assert body["components"]["processes"]["detail"].startswith("llm running, embeddings running, worker running")
     assert "healthy" in body["components"]["llm"]["detail"]
     first_log = server.log.read_text()
     assert "admin      created user 'admin' with password" in first_log
@@ -138,7 +139,7 @@ def test_serve_comes_up_ready_stops_cleanly_and_keeps_its_data(server):
         others = {pid for pid in child_pids(server.process.pid) if pid != victim and marker not in cmdline(pid)}
         os.kill(victim, signal.SIGKILL)
         assert wait_for_line(server.log, f"{name} restarted"), server.log.read_text()[-3000:]
-        assert server.wait_ready(timeout=120)["status"] == "ready"
+        assert f"{name} running (restarted 1×)" in server.wait_ready(timeout=120)["components"]["processes"]["detail"]
         assert child_with(server.process.pid, marker) != victim
         assert all(alive(pid) for pid in others), f"killing the {name} took others down"
     children = child_pids(server.process.pid)
