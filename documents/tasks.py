@@ -1,16 +1,48 @@
 """Huey tasks for documents. They take ids; the database holds each job's state (documents/ingestion.py)."""
 
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
 from django.dispatch import receiver
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from documents import embeddings, ingestion, services
 
+logger = logging.getLogger(__name__)
+
+
+_reaper_started = threading.Lock()
+
 
 @HUEY.on_startup()
 def load_tokenizer() -> None:
     # At worker start, not on the first document: two uploads right after a start must not race on the load.
     embeddings.load_tokenizer()
+
+
+@HUEY.on_startup()
+def start_reaper() -> None:
+    """Every INGEST_REAP_SECONDS, in each worker process: Huey's periodic tasks run at most once a minute, too
+    rarely to pick up a dead worker's document within half a minute. Several workers reaping at once is safe: each
+    document is re-queued under a row lock (skip_locked)."""
+    if not _reaper_started.acquire(blocking=False):  # on_startup runs once per worker thread
+        return
+
+    def reap_forever() -> None:
+        while True:
+            try:
+                reap_stalled_ingestions.call_local()
+            except Exception:  # a database hiccup: the next round tries again
+                logger.exception("reaping stalled ingestions failed")
+            finally:
+                close_old_connections()
+            time.sleep(settings.INGEST_REAP_SECONDS)
+
+    threading.Thread(target=reap_forever, name="ingestion-reaper", daemon=True).start()
 
 
 @db_task()

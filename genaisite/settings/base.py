@@ -159,7 +159,10 @@ DOCX_MAX_COMPRESSION_RATIO = 120
 EXTRACTION_TIMEOUT_SECONDS = env_int("EXTRACTION_TIMEOUT_SECONDS", 180, minimum=5)
 EXTRACTION_MEMORY_MB = env_int("EXTRACTION_MEMORY_MB", 1536, minimum=128)
 # A worker holds a lease on the document it ingests and renews it as it goes; a lapsed lease means it died.
-INGEST_LEASE_SECONDS = env_int("INGEST_LEASE_SECONDS", 90, minimum=2)
+# A worker renews its lease every third of this; a document whose worker died is re-queued once it lapses, by a
+# reaper every worker runs every INGEST_REAP_SECONDS: picked up again within lease + period (30 s by default).
+INGEST_LEASE_SECONDS = env_int("INGEST_LEASE_SECONDS", 20, minimum=2)
+INGEST_REAP_SECONDS = env_int("INGEST_REAP_SECONDS", 10, minimum=1)
 INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3, minimum=1)
 CHUNK_TOKENS = 200  # all-MiniLM-L6-v2 reads at most 256 word pieces
 CHUNK_OVERLAP_TOKENS = 40
