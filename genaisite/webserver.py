@@ -94,18 +94,13 @@ class WebServerCommand(CommandLineInterface):
     server_class = LoggedServer
 
 
-def web_server_command(*, host: str, port: int, extra: tuple[str, ...] = ()) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "genaisite.webserver",
-        "--bind",
-        host,
-        "--port",
-        str(port),
-        *extra,
-        "genaisite.asgi:application",
-    ]
+def web_server_command(
+    *, host: str = "", port: int = 0, fd: int | None = None, extra: tuple[str, ...] = ()
+) -> list[str]:
+    """Listening on ``host``:``port``, or on an inherited listening socket ``fd`` (several processes share one: the
+    kernel hands each new connection to one of them)."""
+    where = ["--fd", str(fd)] if fd is not None else ["--bind", host, "--port", str(port)]
+    return [sys.executable, "-m", "genaisite.webserver", *where, *extra, "genaisite.asgi:application"]
 
 
 if __name__ == "__main__":

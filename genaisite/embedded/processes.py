@@ -50,6 +50,7 @@ class ManagedProcess:
         cwd: Path,
         log_file: Path | None = None,
         line_filter: Callable[[str], str] | None = None,
+        pass_fds: tuple[int, ...] = (),
     ):
         self.name = name
         self.command = command
@@ -57,6 +58,7 @@ class ManagedProcess:
         self.cwd = cwd
         self.log_file = log_file
         self.line_filter = line_filter
+        self.pass_fds = pass_fds  # open descriptors the child inherits (the web servers' shared listening socket)
         self.process: subprocess.Popen | None = None
         self._copier: threading.Thread | None = None
 
@@ -75,6 +77,7 @@ class ManagedProcess:
             stderr=subprocess.STDOUT if output else None,
             start_new_session=True,
             preexec_fn=_die_with_parent,
+            pass_fds=self.pass_fds,
         )
         if piped:
             self._copier = threading.Thread(
@@ -95,10 +98,17 @@ class ManagedProcess:
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()
 
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM) without waiting: several can wind down at the same time."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self._terminated = self.process
+
     def stop(self, timeout: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        if getattr(self, "_terminated", None) is not self.process:  # asked once is enough (Twisted: twice errs)
+            self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:

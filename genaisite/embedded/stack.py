@@ -8,6 +8,7 @@ session so Ctrl-C reaches only us.
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -50,6 +51,7 @@ class Stack:
         self.children: list[ManagedProcess] = []
         self.stopping = threading.Event()
         self.supervisor: Supervisor | None = None
+        self.listener: socket.socket | None = None
 
     # --- start ----------------------------------------------------------------------------------------------
 
@@ -79,7 +81,7 @@ class Stack:
             self.write(f"embeddings {settings.EMBEDDINGS_MODEL} at {settings.EMBEDDINGS_BASE_URL}")
         self._start_child("worker", [sys.executable, str(self.base_dir / "manage.py"), "run_huey", "--flush-locks"])
         # Daphne, its access log through our logging (timestamps, PII filter): see genaisite/webserver.py.
-        web = self._start_child("web", web_server_command(host=settings.LISTEN_HOST, port=settings.LISTEN_PORT))
+        web = self._start_web()
         # Each child's state is on file before the web can answer /readyz.
         self.supervisor = Supervisor(self.children, self.write, state_file=settings.SUPERVISOR_STATE_FILE)
         self.supervisor.check()
@@ -116,8 +118,21 @@ class Stack:
         self.embeddings.start()
         self.children.append(self.embeddings)
 
-    def _start_child(self, name: str, command: list[str]) -> ManagedProcess:
-        child = ManagedProcess(name, command, env=self.env, cwd=self.base_dir)
+    def _start_web(self) -> ManagedProcess:
+        """WEB_CONCURRENCY web processes on one listening socket, bound here and inherited by each, so a restarted
+        process serves the same port and connections queue in the kernel meanwhile instead of being refused."""
+        self.listener = socket.create_server((settings.LISTEN_HOST, settings.LISTEN_PORT), backlog=1024)
+        fd = self.listener.fileno()
+        os.set_inheritable(fd, True)
+        count = settings.WEB_CONCURRENCY
+        webs = [
+            self._start_child("web" if count == 1 else f"web-{n}", web_server_command(fd=fd), pass_fds=(fd,))
+            for n in range(1, count + 1)
+        ]
+        return webs[0]
+
+    def _start_child(self, name: str, command: list[str], pass_fds: tuple[int, ...] = ()) -> ManagedProcess:
+        child = ManagedProcess(name, command, env=self.env, cwd=self.base_dir, pass_fds=pass_fds)
         child.start()
         self.children.append(child)
         return child
@@ -150,8 +165,13 @@ class Stack:
     def stop(self) -> None:
         # Ignore further Ctrl-C while shutting down, so an impatient second press cannot leave orphans behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        webs = [child for child in self.children if child.name.startswith("web")]
+        for web in webs:  # they drain their answers together, not one after the other
+            web.terminate()
         for child in reversed(self.children):
             child.stop()
+        if self.listener is not None:
+            self.listener.close()
         if self.postgres is not None:
             self.postgres.stop()
         self.write("genaisite stopped.")

@@ -333,6 +333,8 @@ else:
 # --- Service ---------------------------------------------------------------------------------------------------
 LISTEN_HOST = env_str("HOST", "127.0.0.1")
 LISTEN_PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+# Web processes `serve` runs on the one port. One until the embedded broker lets several share events (#14).
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1, minimum=1, maximum=64)
 # On SIGTERM a web process stops accepting and gives its answers this long to finish before it stops and saves them
 # (the supervisor waits 15 s in all before it kills).
 WEB_DRAIN_SECONDS = env_int("WEB_DRAIN_SECONDS", 8, minimum=0, maximum=60)
