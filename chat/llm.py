@@ -242,6 +242,15 @@ def _worth_retrying(error: LLMError, attempt: int, started: float) -> bool:
     return error.code in INCOMPLETE_CODES or time.monotonic() - started <= RETRY_WINDOW_SECONDS
 
 
+async def _finish_reading(lines: AsyncIterator[str]) -> None:
+    """Read the (empty) rest of a finished stream, so its connection goes back to the pool for the next answer:
+    closed mid-body it is dropped, and every answer would pay a new connection (a TLS handshake, upstream)."""
+    with contextlib.suppress(TimeoutError, httpx2.HTTPError):
+        async with asyncio.timeout(1):  # a server that keeps the body open after [DONE] is not waited for
+            async for _ in lines:
+                pass
+
+
 async def _stream_once(model: ModelConfig, messages: list[dict], max_tokens: int, extra: dict) -> AsyncIterator[Chunk]:
     """One call to the model server. A stream that ends without a finish reason was cut, and one with no text is
     empty: both raise (retryable), so neither is ever saved as a complete answer."""
@@ -252,11 +261,13 @@ async def _stream_once(model: ModelConfig, messages: list[dict], max_tokens: int
         async with contextlib.AsyncExitStack() as stack:
             response = await _open_stream(model, messages, max_tokens, extra)
             stack.push_async_callback(response.aclose)
-            async for line in response.aiter_lines():
+            lines = response.aiter_lines()
+            async for line in lines:
                 chunk = _parse_event(line)
                 if chunk is None:
                     continue
                 if chunk.get("done"):
+                    await _finish_reading(lines)
                     break
                 text, finished, reported = _read_chunk(chunk)
                 usage = reported or usage

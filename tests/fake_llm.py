@@ -71,6 +71,7 @@ class FakeLLM:
         self.first_token_delay = first_token_delay
         self.requests: list[dict] = []
         self.completion_calls = 0
+        self.connections = 0  # TCP connections accepted: a client that reuses its connections opens few
         self.cut_once_done = False
         self.port = 0
         self._server: asyncio.AbstractServer | None = None
@@ -92,6 +93,7 @@ class FakeLLM:
         await asyncio.gather(*self._handlers, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         task = asyncio.current_task()
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)

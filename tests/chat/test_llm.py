@@ -27,6 +27,14 @@ async def test_it_streams_text_and_counts_tokens_itself_when_the_backend_reports
     assert final.finish_reason == "length"
 
 
+async def test_answers_in_a_row_reuse_one_connection_to_the_model_server(fake_llm):
+    for _ in range(3):
+        chunks, _ = await collect("fake-echo", "again", max_tokens=3)
+        assert chunks[-1].finish_reason == "length"
+    # A stream closed before its body ended cannot go back to the pool: each answer would pay a new connection.
+    assert fake_llm.connections == 1
+
+
 async def test_it_uses_the_usage_the_backend_reports(fake_llm):
     chunks, _ = await collect("fake-usage", max_tokens=4)
     reported = prompt_tokens_of(fake_llm.requests[-1])  # what the fake upstream counts and reports
