@@ -28,6 +28,13 @@ def child_pids(pid: int) -> set[int]:
     return found
 
 
+def command_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -46,13 +53,15 @@ def get_json(url: str) -> tuple[int, dict]:
 
 class Server:
     def __init__(self, data_dir: Path) -> None:
-        self.port, postgres_port, llm_port, embeddings_port = free_ports(4)
-        self.env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "LLM_BASE_URL")}
+        self.port, postgres_port, valkey_port, llm_port, embeddings_port = free_ports(5)
+        outside = ("DATABASE_URL", "REDIS_URL", "LLM_BASE_URL")
+        self.env = {key: value for key, value in os.environ.items() if key not in outside}
         self.env |= {
             "DJANGO_SETTINGS_MODULE": "genaisite.settings.development",
             "DATA_DIR": str(data_dir),
             "PORT": str(self.port),
             "EMBEDDED_POSTGRES_PORT": str(postgres_port),
+            "EMBEDDED_VALKEY_PORT": str(valkey_port),
             "EMBEDDED_LLM_PORT": str(llm_port),
             "EMBEDDED_EMBEDDINGS_PORT": str(embeddings_port),
         }
@@ -95,7 +104,8 @@ def test_serve_comes_up_ready_stops_cleanly_and_keeps_its_data(server):
     body = server.wait_ready()
     assert body["status"] == "ready"
     children = child_pids(server.process.pid)
-    assert len(children) >= 4, "expected the web server, the worker, the LLM server and the embedding service"
+    assert len(children) >= 5, "expected the web server, the worker, Valkey, the LLM server and the embedding service"
+    assert any(command_name(pid) == "valkey-server" for pid in children)
     assert set(body["components"]) == {"database", "llm", "embeddings", "queue"}
     assert "healthy" in body["components"]["llm"]["detail"]
     first_log = server.log.read_text()
@@ -105,15 +115,17 @@ def test_serve_comes_up_ready_stops_cleanly_and_keeps_its_data(server):
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
     assert re.search(rf"^{stamp}genaisite is up", first_log, re.MULTILINE)
     assert re.search(rf'^{stamp}INFO daphne.access: \S+ "GET /readyz" 200', first_log, re.MULTILINE)
-    llm_log = (Path(server.env["DATA_DIR"]) / "log" / "llm.log").read_text().splitlines()
-    assert llm_log
-    assert all(re.match(stamp, line) for line in llm_log), llm_log[:5]
+    for name in ("llm", "valkey"):
+        lines = (Path(server.env["DATA_DIR"]) / "log" / f"{name}.log").read_text().splitlines()
+        assert lines, name
+        assert all(re.match(stamp, line) for line in lines), lines[:5]
 
     assert server.interrupt() == 0
     assert "genaisite stopped." in server.log.read_text()
     time.sleep(0.5)
     assert not [pid for pid in children if alive(pid)], "a child process outlived Ctrl-C"
     assert not (Path(server.env["DATA_DIR"]) / "postgres" / "cluster" / "postmaster.pid").exists()
+    assert (Path(server.env["DATA_DIR"]) / "valkey" / "appendonlydir").is_dir()
 
     started = time.monotonic()
     server.start()
