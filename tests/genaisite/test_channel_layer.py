@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import threading
 import time
 
 import pytest
@@ -10,6 +11,7 @@ from channels.db import database_sync_to_async as db
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.db import transaction
 from django.test import Client
 
 from accounts.models import User
@@ -59,6 +61,41 @@ async def test_a_large_event_arrives_whole(subprocess_env):
     event = {"type": "bulk", "text": "x" * 100_000}  # Postgres NOTIFY, the layer before, refused 8000 bytes
     await publish_from_another_process(subprocess_env, user_id, event)
     assert await socket.receive_json_from(timeout=10) == event
+    await socket.disconnect()
+
+
+async def test_an_event_leaves_when_its_transaction_commits_and_never_after_a_rollback():
+    user_id, cookie = await db(signed_in_cookie)("committer")
+    socket = await open_events_socket(cookie)
+    await socket.connect()
+
+    class Rollback(Exception):
+        pass
+
+    def rolled_back() -> None:
+        try:
+            with transaction.atomic():
+                notify_user(user_id, {"n": "rolled back"})
+                raise Rollback
+        except Rollback:
+            pass
+
+    await db(rolled_back)()
+    inside, release = threading.Event(), threading.Event()
+
+    def committed_when_released() -> None:
+        with transaction.atomic():
+            notify_user(user_id, {"n": "committed"})
+            inside.set()
+            release.wait(10)
+
+    committing = asyncio.create_task(db(committed_when_released)())
+    assert await asyncio.to_thread(inside.wait, 10)
+    assert await socket.receive_nothing(timeout=0.5), "an event must not precede its commit"
+    release.set()
+    await committing
+    assert await socket.receive_json_from(timeout=5) == {"n": "committed"}
+    assert await socket.receive_nothing(timeout=0.3)
     await socket.disconnect()
 
 
