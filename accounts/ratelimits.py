@@ -10,8 +10,8 @@
 - **Token bucket** (``TokenBucket``): frames on one websocket: a burst is fine, a flood is not. Kept in the
   connection's memory, since a flood arrives over one socket.
 
-Counters live in the cache django-ratelimit uses (``RATELIMIT_USE_CACHE``): Redis when ``REDIS_URL`` is set, so
-every web process shares them; in-process memory otherwise (the embedded setup runs one web process).
+Counters live in the cache django-ratelimit uses (``RATELIMIT_USE_CACHE``): Redis (``REDIS_URL``, or the embedded
+Valkey), so every web process counts on the same ones.
 """
 
 import math

@@ -91,8 +91,8 @@ def user_suspend(*, actor: User | None, user: User, reason: str, ip: str | None 
     user.save(update_fields=["suspended_at", "suspension_reason"])
     audit_record(actor=actor, action=AuditAction.USER_SUSPENDED, target_user=user, details={"reason": reason}, ip=ip)
     # Sessions and keys stop working on the next request (the auth backend and key check refuse suspended users);
-    # open websockets are told to close now.
-    transaction.on_commit(lambda: disconnect_user(user.pk))
+    # open websockets are told to close once this commits.
+    disconnect_user(user.pk)
     return user
 
 

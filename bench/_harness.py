@@ -1,6 +1,9 @@
-"""Shared set-up for benchmarks: a bench database on the embedded Postgres, and child processes to run and stop."""
+"""Shared set-up for benchmarks: a bench database on the embedded Postgres, a bench Valkey, and child processes to
+run and stop."""
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,8 +23,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def bench_valkey() -> str:
+    """A fresh Valkey for the bench (channel layer, cache and queue of its processes) on a free port, stopped when the
+    bench exits. ``REDIS_URL`` points this process and every child at it, whatever ``DATA_DIR`` a bench sets."""
+    if "REDIS_URL" in os.environ:
+        return os.environ["REDIS_URL"]
+    from genaisite.embedded.valkey import EmbeddedValkey
+
+    root = BASE_DIR / "var" / "bench-valkey"
+    shutil.rmtree(root / "valkey", ignore_errors=True)
+    server = EmbeddedValkey(
+        data_dir=root / "valkey", port=free_port(), password_file=root / "password", log_file=root / "valkey.log"
+    )
+    server.start()
+    atexit.register(server.stop)
+    os.environ["REDIS_URL"] = server.url
+    return server.url
+
+
 def bench_database(name: str) -> str:
-    """A fresh database on the embedded Postgres (started if needed), migrated; returns its URL."""
+    """A fresh database on the embedded Postgres (started if needed), migrated; returns its URL. Every bench with a
+    database runs processes that need a broker too, so it gets its Valkey here as well (``bench_valkey``)."""
+    bench_valkey()
     import psycopg
 
     from genaisite.embedded.local_secrets import local_secret

@@ -98,7 +98,7 @@ def message_hide(*, flag: ModerationFlag, actor: User, ip: str | None = None) ->
         ip=ip,
     )
     event = {"type": "hidden", "message_id": str(message.pk)}
-    transaction.on_commit(lambda: _tell_conversation(message.conversation_id, event))
+    transaction.on_commit(lambda: _tell_conversation(message.conversation_id, event), robust=True)
 
 
 def _tell_conversation(conversation_id: uuid.UUID, event: dict) -> None:

@@ -37,7 +37,7 @@ def document_event(document: Document) -> dict:
 
 
 def announce(document: Document) -> None:
-    """Tell the owner's open pages. Inside a transaction, the event leaves when it commits."""
+    """Tell the owner's open pages, once the current transaction commits."""
     notify_user(document.owner_id, document_event(document))
 
 

@@ -20,7 +20,6 @@ from accounts.middleware import ApiKeyWebsocketMiddleware  # noqa: E402
 from accounts.routing import websocket_urlpatterns as account_sockets  # noqa: E402
 from chat.routing import websocket_urlpatterns as chat_sockets  # noqa: E402
 from genaisite.asgi_guard import ApiRequestGuard  # noqa: E402
-from genaisite.channel_layer import mark_web_process  # noqa: E402
 
 
 class MachineAPIHandler(ASGIHandler):
@@ -53,8 +52,6 @@ application = ProtocolTypeRouter(
         ),
     }
 )
-
-mark_web_process()
 
 
 def _quiet_autobahn_highlighting() -> None:

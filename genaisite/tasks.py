@@ -1,17 +1,17 @@
-"""Site-wide Huey tasks: the queue's own health, and housekeeping."""
+"""Site-wide Huey tasks: the queue's own health."""
 
+import logging
 import os
 import threading
 import time
-from datetime import timedelta
 
+import redis
 from django.conf import settings
-from django.utils import timezone
-from huey import crontab
-from huey.contrib.djhuey import HUEY, db_periodic_task, on_startup, task
+from huey.contrib.djhuey import HUEY, on_startup, task
+
+logger = logging.getLogger(__name__)
 
 HEARTBEAT_KEY = "worker-heartbeat"
-CHANNEL_EVENT_RETENTION = timedelta(hours=1)
 
 _heartbeat_started = threading.Lock()
 
@@ -30,15 +30,11 @@ def start_heartbeat() -> None:
 
     def beat() -> None:
         while True:
-            HUEY.put(HEARTBEAT_KEY, time.time())
+            try:
+                HUEY.put(HEARTBEAT_KEY, time.time())
+            except redis.RedisError as exc:
+                # The broker is restarting or unreachable: keep beating, so readiness recovers when it is back.
+                logger.warning("queue heartbeat not recorded: %s", exc)
             time.sleep(settings.QUEUE_HEARTBEAT_SECONDS)
 
     threading.Thread(target=beat, name="queue-heartbeat", daemon=True).start()
-
-
-@db_periodic_task(crontab(minute="*/10"))
-def prune_channel_events() -> int:
-    from genaisite.models import ChannelEvent
-
-    deleted, _ = ChannelEvent.objects.filter(created_at__lt=timezone.now() - CHANNEL_EVENT_RETENTION).delete()
-    return deleted

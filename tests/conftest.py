@@ -1,9 +1,11 @@
-"""Test fixtures on the real stack: embedded Postgres + pgvector, a real llama-server, the real embedding service,
-real Huey workers."""
+"""Test fixtures on the real stack: embedded Postgres + pgvector, the embedded Valkey, a real llama-server, the real
+embedding service, real Huey workers."""
 
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
@@ -15,6 +17,7 @@ from genaisite.embedded import postgres as embedded_postgres
 from genaisite.embedded.embedding_server import embedding_server_command
 from genaisite.embedded.llm import llm_server_command, llm_server_env
 from genaisite.embedded.processes import ManagedProcess, wait_for_http
+from genaisite.embedded.valkey import EmbeddedValkey
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -51,6 +54,45 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     yield
     if started_here:
         server.stop()
+
+
+def use_redis(url: str) -> None:
+    """Point this process's channel layer, cache and queue at ``url``: its settings were read before the server of
+    this run existed (child processes read theirs after, from the environment)."""
+    from django.test import override_settings
+    from huey.contrib.djhuey import HUEY
+
+    layers = {"default": settings.CHANNEL_LAYERS["default"] | {"CONFIG": {"hosts": [url]}}}
+    caches = {"default": settings.CACHES["default"] | {"LOCATION": url}}
+    # Enabled for the whole session: setting_changed makes Channels and Django drop what they built from the old URL.
+    override_settings(REDIS_URL=url, CHANNEL_LAYERS=layers, CACHES=caches, HUEY=settings.HUEY | {"url": url}).enable()
+    HUEY.storage_kwargs["url"] = url
+    HUEY.storage = HUEY.create_storage()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedded_valkey() -> EmbeddedValkey | None:
+    """One embedded Valkey for the run, on a free port: the broker, cache and queue of this process and of every
+    child it starts. Its data lives in a directory of its own outside pytest's temporary root, which every new pytest
+    session makes private again (the server's system user would lose its way to its files)."""
+    if not settings.EMBEDDED_VALKEY:
+        yield None  # REDIS_URL is set: the tests use that server
+        return
+    root = Path(tempfile.mkdtemp(prefix="genaisite-test-valkey-"))
+    server = EmbeddedValkey(
+        data_dir=root / "valkey",
+        port=free_port(),
+        password_file=settings.EMBEDDED_VALKEY_PASSWORD_FILE,
+        log_file=root / "valkey.log",
+    )
+    server.start()
+    os.environ["EMBEDDED_VALKEY_PORT"] = str(server.port)  # children read their settings from the environment
+    use_redis(server.url)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # The same answer to the same prompt on every run: a test on the real model passes or fails for a reason.
@@ -119,8 +161,9 @@ def fake_llm(settings):
 
 
 @pytest.fixture
-def subprocess_env(django_db_setup) -> dict[str, str]:
-    """Environment for child processes that must share this test run's database and queue."""
+def subprocess_env(django_db_setup, embedded_valkey) -> dict[str, str]:
+    """Environment for child processes that must share this test run's database and Valkey (its port is in
+    os.environ already)."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "genaisite.settings.test",
@@ -169,7 +212,7 @@ def _close_pool_before_teardown(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         connection = connections["default"]
         with connection.cursor() as cursor:
-            # What the run leaves connected (the channel layer's LISTEN, pooled connections of finished threads).
+            # What the run leaves connected (pooled connections of finished threads).
             cursor.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
@@ -216,8 +259,9 @@ def _fresh_role_policies():
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    """Rate-limit counters live in the cache; one test's requests must not count against the next test's."""
+def _fresh_valkey(embedded_valkey):
+    """Rate-limit counters, queued tasks and heartbeats live in Valkey; one test's must not reach the next test.
+    The cache shares the queue's database, so clearing it empties the lot."""
     from django.core.cache import cache
 
     from chat.safety.screening import forget_blocked_topics

@@ -7,8 +7,6 @@ system user.
 
 import importlib.util
 import logging
-import os
-import pwd
 import shutil
 import subprocess
 import time
@@ -19,6 +17,7 @@ import psycopg
 
 from genaisite.embedded import EmbeddedServiceError
 from genaisite.embedded.local_secrets import local_secret
+from genaisite.embedded.system_users import ensure_system_user, grant_search_on_parents, running_as_root
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ class EmbeddedPostgres:
 
     @property
     def runs_as_system_user(self) -> bool:
-        return os.geteuid() == 0
+        return running_as_root()
 
     def is_running(self) -> bool:
         if not (self.cluster_dir / "PG_VERSION").exists():
@@ -138,25 +137,14 @@ class EmbeddedPostgres:
             conf.write("\ninclude_if_exists = 'genaisite.conf'\n")
 
     def _prepare_system_user(self) -> None:
-        try:
-            pwd.getpwnam(SYSTEM_USER)
-        except KeyError:
-            logger.info("creating system user %s to run Postgres (it refuses to run as root)", SYSTEM_USER)
-            subprocess.run(
-                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER], check=True
-            )
+        ensure_system_user(SYSTEM_USER, "Postgres (it refuses to run as root)")
         self._grant_search_on_parents()
         self._chown(self.data_dir)
         if self.cluster_dir.exists():
             subprocess.run(["chown", "-R", f"{SYSTEM_USER}:", str(self.cluster_dir)], check=True)
 
     def _grant_search_on_parents(self) -> None:
-        """The server's user must reach its data and its binaries: grant search (x) on parents that lack it."""
-        for path in (self.data_dir, postgres_bin_dir()):
-            for parent in [path, *path.parents]:
-                mode = parent.stat().st_mode
-                if not mode & 0o001:
-                    os.chmod(parent, mode | 0o001)
+        grant_search_on_parents(self.data_dir, postgres_bin_dir())
 
     def _chown(self, path: Path) -> None:
         if self.runs_as_system_user:

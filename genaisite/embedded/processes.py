@@ -3,6 +3,7 @@
 import ctypes
 import logging
 import os
+import pwd
 import signal
 import subprocess
 import threading
@@ -39,7 +40,8 @@ def _copy_lines(source: BinaryIO, sink: BinaryIO, line_filter: Callable[[str], s
 
 class ManagedProcess:
     """``line_filter``, with a ``log_file``: each line of output passes through it on its way to the file (read by a
-    thread of the launcher), e.g. to give a server that logs only its uptime the time of day."""
+    thread of the launcher), e.g. to give a server that logs only its uptime the time of day. ``user``: the system
+    user the process runs as (with that user's group and no other), when the launcher is root."""
 
     def __init__(
         self,
@@ -51,6 +53,7 @@ class ManagedProcess:
         log_file: Path | None = None,
         line_filter: Callable[[str], str] | None = None,
         pass_fds: tuple[int, ...] = (),
+        user: str | None = None,
     ):
         self.name = name
         self.command = command
@@ -59,6 +62,7 @@ class ManagedProcess:
         self.log_file = log_file
         self.line_filter = line_filter
         self.pass_fds = pass_fds  # open descriptors the child inherits (the web servers' shared listening socket)
+        self.user = user
         self.process: subprocess.Popen | None = None
         self._copier: threading.Thread | None = None
 
@@ -68,6 +72,9 @@ class ManagedProcess:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             output = self.log_file.open("ab")
         piped = output is not None and self.line_filter is not None
+        # Credentials change before preexec_fn runs, so the parent-death signal it sets is not cleared by them.
+        account = pwd.getpwnam(self.user) if self.user else None
+        credentials = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []} if account else {}
         # A session of its own: Ctrl-C in the terminal reaches only the launcher, which stops children in order.
         self.process = subprocess.Popen(
             self.command,
@@ -78,6 +85,7 @@ class ManagedProcess:
             start_new_session=True,
             preexec_fn=_die_with_parent,
             pass_fds=self.pass_fds,
+            **credentials,
         )
         if piped:
             self._copier = threading.Thread(
@@ -90,7 +98,7 @@ class ManagedProcess:
         elif output is not None:
             output.close()
 
-    def _drain(self) -> None:
+    def drain(self) -> None:
         """Wait (briefly) until what an exited process wrote is in its log file."""
         if self._copier is not None:
             self._copier.join(2)
@@ -115,7 +123,7 @@ class ManagedProcess:
             logger.warning("%s did not stop within %.0f s; killing it", self.name, timeout)
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
-        self._drain()
+        self.drain()
 
 
 def wait_for_http(url: str, *, process: ManagedProcess, timeout: float) -> None:
@@ -139,6 +147,6 @@ def wait_for_http(url: str, *, process: ManagedProcess, timeout: float) -> None:
 def _log_hint(process: ManagedProcess) -> str:
     if process.log_file is None or not process.log_file.exists():
         return ""
-    process._drain()
+    process.drain()
     tail = process.log_file.read_text(errors="replace").strip().splitlines()[-3:]
     return f" (log {process.log_file}: {' | '.join(tail)})"

@@ -1,8 +1,8 @@
 """Brings the whole service up for `make run`: embedded services, database, worker and web server.
 
-Start order: the LLM server and the embedding service (loading in the background) and Postgres, then migrations and
-the first admin account, then the Huey worker and Daphne. Stop order is the reverse. Each child runs in its own
-session so Ctrl-C reaches only us.
+Start order: the LLM server and the embedding service (loading in the background), Postgres and Valkey, then
+migrations and the first admin account, then the Huey worker and Daphne. Stop order is the reverse. Each child runs in
+its own session so Ctrl-C reaches only us.
 """
 
 import logging
@@ -20,6 +20,7 @@ from accounts.services import initial_admin_ensure
 from documents.embeddings import health_url
 from genaisite.embedded import EmbeddedServiceError
 from genaisite.embedded import postgres as embedded_postgres
+from genaisite.embedded import valkey as embedded_valkey
 from genaisite.embedded.embedding_server import embedding_server_command
 from genaisite.embedded.llm import llm_server_command, llm_server_env
 from genaisite.embedded.processes import ManagedProcess, timestamped, wait_for_http
@@ -46,6 +47,7 @@ class Stack:
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"]}
         self.env["PYTHONUNBUFFERED"] = "1"
         self.postgres = embedded_postgres.from_settings() if settings.EMBEDDED_POSTGRES else None
+        self.valkey = embedded_valkey.from_settings() if settings.EMBEDDED_VALKEY else None
         self.llm: ManagedProcess | None = None
         self.embeddings: ManagedProcess | None = None
         self.children: list[ManagedProcess] = []
@@ -65,6 +67,11 @@ class Stack:
             self.write(f"postgres   127.0.0.1:{self.postgres.port}  data in {self.postgres.cluster_dir}")
         else:
             self.write("postgres   from DATABASE_URL")
+        if self.valkey is not None:
+            self.valkey.start()
+            self.write(f"valkey     127.0.0.1:{self.valkey.port}  data in {self.valkey.data_dir}")
+        else:
+            self.write("valkey     none: channel layer, cache and queue on REDIS_URL")
         call_command("migrate", interactive=False, verbosity=0)
         self._ensure_admin()
         if self.llm is not None:
@@ -83,7 +90,8 @@ class Stack:
         # Daphne, its access log through our logging (timestamps, PII filter): see genaisite/webserver.py.
         web = self._start_web()
         # Each child's state is on file before the web can answer /readyz.
-        self.supervisor = Supervisor(self.children, self.write, state_file=settings.SUPERVISOR_STATE_FILE)
+        supervised = [*self.children, *([self.valkey] if self.valkey is not None else [])]
+        self.supervisor = Supervisor(supervised, self.write, state_file=settings.SUPERVISOR_STATE_FILE)
         self.supervisor.check()
         url = f"http://{settings.LISTEN_HOST}:{settings.LISTEN_PORT}"
         wait_for_http(f"{url}/healthz", process=web, timeout=WEB_START_TIMEOUT)
@@ -170,6 +178,9 @@ class Stack:
             web.terminate()
         for child in reversed(self.children):
             child.stop()
+        # After the web server and the worker, which hand it their last events and tasks.
+        if self.valkey is not None:
+            self.valkey.stop()
         if self.listener is not None:
             self.listener.close()
         if self.postgres is not None:

@@ -249,6 +249,25 @@ def test_the_api_answers_429_with_retry_after_per_user_and_per_key(fake_llm, set
     assert key_client(make_key(user)).get("/api/v1/conversations/").status_code == 200
 
 
+def test_a_rate_limit_counts_the_requests_of_every_web_process(daphne_server, fake_llm, settings):
+    # The counters live in Valkey: requests to two web servers and to this process count on the same ones.
+    user = make_user()
+    limit_user(user, requests_per_minute=1)  # all requests: 1 x RATE_LIMIT_ALL_REQUESTS_FACTOR (10) a minute
+    key = make_key(user)
+    servers = [daphne_server(settings.LLM_MODELS), daphne_server(settings.LLM_MODELS)]
+    here = key_client(key)
+    headers = {"Authorization": f"Bearer {key}"}
+    statuses = [here.get("/api/v1/conversations/").status_code for _ in range(4)]
+    for url in servers:
+        with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+            statuses += [client.get("/api/v1/conversations/").status_code for _ in range(3)]
+    assert statuses == [200] * 10
+    for url in servers:
+        with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+            assert client.get("/api/v1/conversations/").status_code == 429
+    assert here.get("/api/v1/conversations/").status_code == 429
+
+
 def test_openai_endpoint_limits_model_requests_in_openai_shape(daphne_server, fake_llm, settings):
     url = daphne_server(settings.LLM_MODELS)
     user = make_user()

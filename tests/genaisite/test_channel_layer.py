@@ -1,18 +1,24 @@
-"""Events published by another process (the worker) reach websocket clients in this process, without Redis."""
+"""Events through the channel layer on Valkey: from any process to the websocket clients of every web process."""
 
 import asyncio
+import json
+import threading
+import time
 
 import pytest
+import websockets
 from channels.db import database_sync_to_async as db
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.db import connection
+from django.conf import settings
+from django.db import transaction
 from django.test import Client
 
 from accounts.models import User
+from core.notifications import notify_user
 from genaisite.asgi import application
-from genaisite.channel_layer import publish_through_postgres
 from tests.conftest import BASE_DIR, manage_py
+from tests.factories import make_key, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,33 +54,61 @@ async def test_an_event_from_another_process_reaches_a_websocket_client(subproce
     await socket.disconnect()
 
 
-async def test_an_event_too_large_for_notify_still_arrives(subprocess_env):
+async def test_a_large_event_arrives_whole(subprocess_env):
     user_id, cookie = await db(signed_in_cookie)("bulky")
     socket = await open_events_socket(cookie)
     await socket.connect()
-    event = {"type": "bulk", "text": "x" * 20_000}
+    event = {"type": "bulk", "text": "x" * 100_000}  # Postgres NOTIFY, the layer before, refused 8000 bytes
     await publish_from_another_process(subprocess_env, user_id, event)
     assert await socket.receive_json_from(timeout=10) == event
     await socket.disconnect()
 
 
-async def test_the_listener_catches_up_after_losing_its_connection():
-    user_id, cookie = await db(signed_in_cookie)("reconnector")
+async def test_an_event_leaves_when_its_transaction_commits_and_never_after_a_rollback():
+    user_id, cookie = await db(signed_in_cookie)("committer")
     socket = await open_events_socket(cookie)
     await socket.connect()
 
-    def cut_listener_and_publish() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query LIKE 'LISTEN genaisite_events%%' AND pid <> pg_backend_pid()"
-            )
-            assert cursor.fetchall(), "expected to find the layer's LISTEN connection"
-        publish_through_postgres(f"user.{user_id}", {"type": "user.event", "event": {"n": 1}})
+    class Rollback(Exception):
+        pass
 
-    await db(cut_listener_and_publish)()
-    assert await socket.receive_json_from(timeout=15) == {"n": 1}
+    def rolled_back() -> None:
+        try:
+            with transaction.atomic():
+                notify_user(user_id, {"n": "rolled back"})
+                raise Rollback
+        except Rollback:
+            pass
+
+    await db(rolled_back)()
+    inside, release = threading.Event(), threading.Event()
+
+    def committed_when_released() -> None:
+        with transaction.atomic():
+            notify_user(user_id, {"n": "committed"})
+            inside.set()
+            release.wait(10)
+
+    committing = asyncio.create_task(db(committed_when_released)())
+    assert await asyncio.to_thread(inside.wait, 10)
+    assert await socket.receive_nothing(timeout=0.5), "an event must not precede its commit"
+    release.set()
+    await committing
+    assert await socket.receive_json_from(timeout=5) == {"n": "committed"}
+    assert await socket.receive_nothing(timeout=0.3)
     await socket.disconnect()
+
+
+async def test_a_socket_served_by_another_web_process_gets_the_events_sent_here(daphne_server):
+    user = await db(make_user)()
+    key = await db(make_key)(user)
+    app = await asyncio.to_thread(daphne_server, settings.LLM_MODELS)
+    url = f"{app.replace('http://', 'ws://')}/ws/events/"
+    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}", "Origin": app}) as socket:
+        sent_at = time.time()
+        await db(notify_user)(user.pk, {"type": "ping", "sent_at": sent_at})
+        event = json.loads(await asyncio.wait_for(socket.recv(), 10))
+    assert event == {"type": "ping", "sent_at": sent_at}
 
 
 async def test_it_refuses_an_anonymous_socket():
@@ -93,7 +127,7 @@ async def test_it_refuses_a_foreign_origin():
     assert connected is False
 
 
-async def test_events_published_in_a_web_process_are_delivered_directly():
+async def test_events_published_in_a_web_process_reach_its_own_sockets():
     user_id, cookie = await db(signed_in_cookie)("local")
     socket = await open_events_socket(cookie)
     await socket.connect()

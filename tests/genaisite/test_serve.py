@@ -28,6 +28,13 @@ def child_pids(pid: int) -> set[int]:
     return found
 
 
+def command_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -69,13 +76,15 @@ def get_json(url: str) -> tuple[int, dict]:
 
 class Server:
     def __init__(self, data_dir: Path) -> None:
-        self.port, postgres_port, llm_port, embeddings_port = free_ports(4)
-        self.env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "LLM_BASE_URL")}
+        self.port, postgres_port, valkey_port, llm_port, embeddings_port = free_ports(5)
+        outside = ("DATABASE_URL", "REDIS_URL", "LLM_BASE_URL")
+        self.env = {key: value for key, value in os.environ.items() if key not in outside}
         self.env |= {
             "DJANGO_SETTINGS_MODULE": "genaisite.settings.development",
             "DATA_DIR": str(data_dir),
             "PORT": str(self.port),
             "EMBEDDED_POSTGRES_PORT": str(postgres_port),
+            "EMBEDDED_VALKEY_PORT": str(valkey_port),
             "EMBEDDED_LLM_PORT": str(llm_port),
             "EMBEDDED_EMBEDDINGS_PORT": str(embeddings_port),
         }
@@ -118,7 +127,8 @@ def test_serve_comes_up_ready_stops_cleanly_and_keeps_its_data(server):
     body = server.wait_ready()
     assert body["status"] == "ready"
     children = child_pids(server.process.pid)
-    assert len(children) >= 4, "expected the web server, the worker, the LLM server and the embedding service"
+    assert len(children) >= 5, "expected the web server, the worker, Valkey, the LLM server and the embedding service"
+    assert any(command_name(pid) == "valkey-server" for pid in children)
     assert set(body["components"]) == {"database", "llm", "embeddings", "queue", "processes"}
     assert body["components"]["processes"]["detail"].startswith("llm running, embeddings running, worker running")
     assert "healthy" in body["components"]["llm"]["detail"]
@@ -129,12 +139,18 @@ def test_serve_comes_up_ready_stops_cleanly_and_keeps_its_data(server):
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
     assert re.search(rf"^{stamp}genaisite is up", first_log, re.MULTILINE)
     assert re.search(rf'^{stamp}INFO daphne.access: \S+ "GET /readyz" 200', first_log, re.MULTILINE)
-    llm_log = (Path(server.env["DATA_DIR"]) / "log" / "llm.log").read_text().splitlines()
-    assert llm_log
-    assert all(re.match(stamp, line) for line in llm_log), llm_log[:5]
+    for name in ("llm", "valkey"):
+        lines = (Path(server.env["DATA_DIR"]) / "log" / f"{name}.log").read_text().splitlines()
+        assert lines, name
+        assert all(re.match(stamp, line) for line in lines), lines[:5]
 
     # kill -9 of a child: it comes back by itself while the others keep serving.
-    for name, marker in (("worker", "run_huey"), ("llm", "llama-server"), ("web", "genaisite.webserver")):
+    for name, marker in (
+        ("worker", "run_huey"),
+        ("llm", "llama-server"),
+        ("web", "genaisite.webserver"),
+        ("valkey", "valkey-server"),
+    ):
         victim = child_with(server.process.pid, marker)
         others = {pid for pid in child_pids(server.process.pid) if pid != victim and marker not in cmdline(pid)}
         os.kill(victim, signal.SIGKILL)
@@ -149,6 +165,7 @@ def test_serve_comes_up_ready_stops_cleanly_and_keeps_its_data(server):
     time.sleep(0.5)
     assert not [pid for pid in children if alive(pid)], "a child process outlived Ctrl-C"
     assert not (Path(server.env["DATA_DIR"]) / "postgres" / "cluster" / "postmaster.pid").exists()
+    assert (Path(server.env["DATA_DIR"]) / "valkey" / "appendonlydir").is_dir()
 
     started = time.monotonic()
     server.start()
