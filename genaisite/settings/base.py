@@ -1,5 +1,6 @@
 """Settings shared by every environment. All environment variables are read here, through genaisite.env."""
 
+import os
 from pathlib import Path
 
 from genaisite.embedded.local_secrets import local_secret
@@ -333,8 +334,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 # --- Service ---------------------------------------------------------------------------------------------------
 LISTEN_HOST = env_str("HOST", "127.0.0.1")
 LISTEN_PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
-# Web processes `serve` runs on the one port. One until the embedded broker lets several share events (#14).
-WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1, minimum=1, maximum=64)
+# Web processes `serve` runs on the one port (events and counters travel through Valkey, so any may serve anyone).
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", os.cpu_count() or 1, minimum=1, maximum=64)
 # On SIGTERM a web process stops accepting and gives its answers this long to finish before it stops and saves them
 # (the supervisor waits 15 s in all before it kills).
 WEB_DRAIN_SECONDS = env_int("WEB_DRAIN_SECONDS", 8, minimum=0, maximum=60)
