@@ -52,7 +52,9 @@ def bench_database(name: str) -> str:
 
     data_dir = BASE_DIR / "var"
     server = EmbeddedPostgres(data_dir=data_dir / "postgres", port=55432, password_file=data_dir / "postgres.password")
-    server.ensure_started()
+    if server.ensure_started():
+        # Started for this bench: stopped after it, so it does not hold the port for the next `make test`.
+        atexit.register(server.stop)
     password = local_secret(server.password_file)
     with psycopg.connect(
         host="127.0.0.1", port=server.port, user=SUPERUSER, password=password, dbname="postgres", autocommit=True
