@@ -93,3 +93,29 @@ def test_with_the_database_down_requests_answer_503_fast_and_recover_when_it_ret
     while (status := httpx.get(f"{url}/api/v1/me/", headers=headers, timeout=30).status_code) != 200:
         assert time.monotonic() < deadline, f"still {status} after the database came back"
         time.sleep(0.5)
+
+
+def test_with_the_broker_down_requests_answer_503_fast_and_recover_when_it_returns(daphne_server, settings, fake_llm):
+    broker = urlsplit(settings.REDIS_URL)
+    relay = Relay((broker.hostname, broker.port))
+    relay.restore()
+    through_relay = urlunsplit(broker._replace(netloc=f"{broker.netloc.rpartition('@')[0]}@127.0.0.1:{relay.port}"))
+    url = daphne_server(settings.LLM_MODELS, REDIS_URL=through_relay)
+    headers = {"Authorization": f"Bearer {make_key(make_user())}"}
+    assert httpx.get(f"{url}/api/v1/me/", headers=headers).status_code == 200
+
+    relay.cut()  # every request counts on the rate limits, whose counters live in the broker
+    for path, shape in (("/api/v1/me/", "code"), ("/v1/models", "type")):
+        started = time.monotonic()
+        response = httpx.get(f"{url}{path}", headers=headers, timeout=30)
+        took = time.monotonic() - started
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "broker_unavailable"
+        assert shape in response.json()["error"]
+        assert took < 2.5, f"{path} took {took:.1f} s to say so"
+
+    relay.restore()
+    deadline = time.monotonic() + 15
+    while (status := httpx.get(f"{url}/api/v1/me/", headers=headers, timeout=30).status_code) != 200:
+        assert time.monotonic() < deadline, f"still {status} after the broker came back"
+        time.sleep(0.5)
