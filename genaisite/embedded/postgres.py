@@ -17,6 +17,7 @@ import psycopg
 
 from genaisite.embedded import EmbeddedServiceError
 from genaisite.embedded.local_secrets import local_secret
+from genaisite.embedded.processes import log_tail
 from genaisite.embedded.system_users import ensure_system_user, grant_search_on_parents, running_as_root
 
 logger = logging.getLogger(__name__)
@@ -189,11 +190,8 @@ class EmbeddedPostgres:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
 
-    def _log_tail(self, lines: int = 5) -> str:
-        try:
-            return " | ".join(self.log_file.read_text().strip().splitlines()[-lines:])
-        except OSError:
-            return "no server log"
+    def _log_tail(self) -> str:
+        return log_tail(self.log_file, lines=5)
 
 
 def from_settings() -> EmbeddedPostgres:

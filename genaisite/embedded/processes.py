@@ -144,9 +144,16 @@ def wait_for_http(url: str, *, process: ManagedProcess, timeout: float) -> None:
     raise RuntimeError(f"{process.name} did not answer {url} within {timeout:.0f} s{_log_hint(process)}")
 
 
+def log_tail(log_file: Path, lines: int = 3) -> str:
+    """The last ``lines`` of a server's log on one line, for an error message that says why it did not start."""
+    try:
+        return " | ".join(log_file.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return "no server log"
+
+
 def _log_hint(process: ManagedProcess) -> str:
     if process.log_file is None or not process.log_file.exists():
         return ""
     process.drain()
-    tail = process.log_file.read_text(errors="replace").strip().splitlines()[-3:]
-    return f" (log {process.log_file}: {' | '.join(tail)})"
+    return f" (log {process.log_file}: {log_tail(process.log_file)})"

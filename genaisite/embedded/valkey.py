@@ -21,7 +21,7 @@ import redis
 
 from genaisite.embedded import EmbeddedServiceError
 from genaisite.embedded.local_secrets import local_secret
-from genaisite.embedded.processes import ManagedProcess, timestamped
+from genaisite.embedded.processes import ManagedProcess, log_tail, timestamped
 from genaisite.embedded.system_users import ensure_system_user, grant_search_on_parents, running_as_root
 
 logger = logging.getLogger(__name__)
@@ -179,13 +179,10 @@ class EmbeddedValkey:
                 f"(is the port taken? set EMBEDDED_VALKEY_PORT): {self._log_tail()}"
             )
 
-    def _log_tail(self, lines: int = 3) -> str:
+    def _log_tail(self) -> str:
         if self._process is not None:
             self._process.drain()
-        try:
-            return " | ".join(self.log_file.read_text(errors="replace").strip().splitlines()[-lines:])
-        except OSError:
-            return "no server log"
+        return log_tail(self.log_file)
 
 
 def from_settings() -> EmbeddedValkey:
