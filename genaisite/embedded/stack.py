@@ -185,6 +185,7 @@ class Stack:
             self.listener.close()
         if self.postgres is not None:
             self.postgres.stop()
+        settings.SUPERVISOR_STATE_FILE.unlink(missing_ok=True)  # /readyz must not report a stopped stack's children
         self.write("genaisite stopped.")
 
 
@@ -196,6 +197,9 @@ def serve(write) -> int:
         write(f"start-up failed: {exc}")
         stack.stop()
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while starting: a stop asked for, done cleanly, is a success
+        stack.stop()
+        return 0
     except BaseException:
         stack.stop()
         raise
