@@ -25,6 +25,7 @@ from django_ratelimit.core import get_usage
 
 from accounts.models import User
 from accounts.policies import policy_for
+from core import shared_redis
 from core.errors import ServiceError
 
 WINDOW = 60  # seconds: every limit here is "per minute"
@@ -50,22 +51,49 @@ def _retry_after(limit: int, previous: int, current: int, elapsed: float) -> int
     return max(1, math.ceil(wait))
 
 
-def sliding_window(key: str, limit: int) -> Decision:
-    """Count one request for ``key``; refused requests are not counted, so a client that waits gets through."""
-    if not settings.RATELIMIT_ENABLE:
-        return Decision(True, limit)
+# Counts one request in each window, in order, and stops at the first that is full (taking its count back there):
+# every limit of a request in one round trip, atomic against every other process.
+_SLIDING_WINDOWS = """
+local weight, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 1, #KEYS, 2 do
+    local current = redis.call('INCR', KEYS[i])
+    if current == 1 then redis.call('EXPIRE', KEYS[i], ttl) end
+    local previous = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
+    if previous * weight + current > tonumber(ARGV[2 + (i + 1) / 2]) then
+        redis.call('DECR', KEYS[i])
+        return {(i + 1) / 2, current - 1, previous}
+    end
+end
+return {0, 0, 0}
+"""
+_script = None
+
+
+def sliding_windows(limits: list[tuple[str, int]]) -> Decision:
+    """Count one request against each ``(key, limit)``; refused requests are not counted (anywhere), so a client
+    that waits gets through. The decision is the first refusal's, or the last limit's when all allow."""
+    global _script
+    if not settings.RATELIMIT_ENABLE or not limits:
+        return Decision(True, limits[-1][1] if limits else 0)
     cache = _cache()
     now = time.time()
     window = int(now // WINDOW)
     elapsed = now - window * WINDOW
-    current_key, previous_key = f"rl:sw:{key}:{window}", f"rl:sw:{key}:{window - 1}"
-    cache.add(current_key, 0, 2 * WINDOW + 5)
-    current = cache.incr(current_key)
-    previous = cache.get(previous_key, 0)
-    if previous * (1 - elapsed / WINDOW) + current <= limit:
-        return Decision(True, limit)
-    cache.decr(current_key)
-    return Decision(False, limit, _retry_after(limit, previous, current - 1, elapsed))
+    keys = []
+    for key, _ in limits:
+        keys += [cache.make_key(f"rl:sw:{key}:{window}"), cache.make_key(f"rl:sw:{key}:{window - 1}")]
+    if _script is None:
+        _script = shared_redis.client().register_script(_SLIDING_WINDOWS)
+    weight = 1 - elapsed / WINDOW
+    refused, current, previous = _script(keys=keys, args=[repr(weight), 2 * WINDOW + 5, *(n for _, n in limits)])
+    if not refused:
+        return Decision(True, limits[-1][1])
+    limit = limits[refused - 1][1]
+    return Decision(False, limit, _retry_after(limit, int(previous), int(current), elapsed))
+
+
+def sliding_window(key: str, limit: int) -> Decision:
+    return sliding_windows([(key, limit)])
 
 
 def anonymous_request(request: HttpRequest) -> Decision:
@@ -89,13 +117,12 @@ def check_request(
     general one was counted already, by the entry point)."""
     rate = policy_for(user).requests_per_minute
     who = principal(user, api_key_id)
+    limits = []
     if not request_counted:
-        overall = sliding_window(f"all:{who}", rate * settings.RATE_LIMIT_ALL_REQUESTS_FACTOR)
-        if not overall.allowed or not model_request:
-            return overall
-    elif not model_request:
-        return Decision(True, rate)
-    return sliding_window(f"model:{who}", rate)
+        limits.append((f"all:{who}", rate * settings.RATE_LIMIT_ALL_REQUESTS_FACTOR))
+    if model_request:
+        limits.append((f"model:{who}", rate))
+    return sliding_windows(limits) if limits else Decision(True, rate)
 
 
 def refusal(decision: Decision, what: str = "requests") -> ServiceError:

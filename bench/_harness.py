@@ -72,13 +72,21 @@ def bench_database(name: str) -> str:
 
 
 class Child:
-    def __init__(self, command: list[str], env: dict, ready_url: str | None = None, log: str = "/dev/null") -> None:
+    def __init__(
+        self,
+        command: list[str],
+        env: dict,
+        ready_url: str | None = None,
+        log: str = "/dev/null",
+        pass_fds: tuple[int, ...] = (),
+    ) -> None:
         self.process = subprocess.Popen(
             command,
             env=env,
             cwd=BASE_DIR,
             stdout=open(log, "ab"),
             stderr=subprocess.STDOUT,
+            pass_fds=pass_fds,
         )
         if ready_url:
             deadline = time.monotonic() + 60

@@ -12,6 +12,7 @@ import contextvars
 import logging
 import time
 import uuid
+import weakref
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -21,10 +22,10 @@ from chat.generation import finisher
 from chat.generation.delta_batching import DeltaBatcher
 from chat.generation.protocol import (
     CHAT_EVENT,
+    CONTROL_GROUP,
     STOP_EVENT,
     GenerationRequest,
     Outcome,
-    control_group,
     conversation_group,
     done_event,
 )
@@ -124,26 +125,61 @@ async def request_stop(conversation_id: uuid.UUID) -> None:
     if generation is not None:
         generation.stop()
         return
-    await get_channel_layer().group_send(control_group(conversation_id), {"type": STOP_EVENT})
+    await get_channel_layer().group_send(CONTROL_GROUP, {"type": STOP_EVENT, "conversation": conversation_id.hex})
 
 
-async def _watch_for_stop(generation: Generation, channel: str) -> None:
+STOP_LISTENER_TIMEOUT = 2.0  # seconds an answer waits for the broker before it streams anyway
+# One stop listener per event loop (a web process has one), subscribed before its first answer streams.
+_listeners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future]" = weakref.WeakKeyDictionary()
+
+
+async def _stop_listener_ready() -> None:
+    loop = asyncio.get_running_loop()
+    ready = _listeners.get(loop)
+    if ready is None or (ready.done() and ready.exception() is not None):
+        ready = _listeners[loop] = loop.create_future()
+        loop.create_task(_listen_for_stops(ready), name="generation-stop-listener")
+    await asyncio.wait_for(asyncio.shield(ready), STOP_LISTENER_TIMEOUT)
+
+
+async def _listen_for_stops(ready: asyncio.Future) -> None:
     layer = get_channel_layer()
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add(CONTROL_GROUP, channel)
+    except Exception as exc:  # the broker is down: this answer cannot be stopped from elsewhere; the next retries
+        logger.warning("could not subscribe to stop requests: %s", exc)
+        ready.set_exception(exc)
+        return
+    ready.set_result(None)
     while True:
-        message = await layer.receive(channel)
-        if message.get("type") == STOP_EVENT:
+        try:
+            message = await layer.receive(channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the layer reconnects by itself; keep listening
+            logger.exception("stop listener: receive failed")
+            await asyncio.sleep(1)
+            continue
+        if message.get("type") == STOP_EVENT and (generation := _running_by_hex(message.get("conversation"))):
             generation.stop()
-            return
+
+
+def _running_by_hex(conversation: object) -> Generation | None:
+    try:
+        return _running.get(uuid.UUID(hex=str(conversation)))
+    except ValueError:
+        return None
 
 
 async def _run(generation: Generation) -> None:
     request = generation.request
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(control_group(request.conversation_id), channel)
-    watcher = asyncio.create_task(_watch_for_stop(generation, channel))
     recorder = _Recorder(generation)
     try:
+        try:
+            await _stop_listener_ready()
+        except Exception:  # answering matters more than being stoppable from another process
+            pass
         generation._stream_task = asyncio.create_task(recorder.stream())
         if generation.stop_requested:  # stopped before it even began
             generation._stream_task.cancel()
@@ -172,8 +208,6 @@ async def _run(generation: Generation) -> None:
         await generation.publish(done_event(request, outcome))
     finally:
         recorder.deltas.stop()
-        watcher.cancel()
-        await layer.group_discard(control_group(request.conversation_id), channel)
         _running.pop(request.conversation_id, None)
         generation.finished.set()
         for queue in generation.subscribers:

@@ -18,8 +18,9 @@ def conversation_group(conversation_id: uuid.UUID) -> str:
     return f"conversation.{conversation_id.hex}"
 
 
-def control_group(conversation_id: uuid.UUID) -> str:
-    return f"generation-control.{conversation_id.hex}"
+# Stop requests travel to every process through this one group: each process has a single listener and stops the
+# answer if it runs there. A subscription per answer would cost two broker round trips for a rare event.
+CONTROL_GROUP = "generation-control"
 
 
 @dataclass

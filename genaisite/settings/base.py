@@ -313,7 +313,7 @@ SPECTACULAR_SETTINGS = {
 # instead of failing their receive. Events are not stored: one published while a process is cut off from the broker
 # is lost, which the pages tolerate (state is in the database: history on reconnect, document status).
 CHANNEL_LAYERS = {
-    "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+    "default": {"BACKEND": "genaisite.channel_layer.BatchingPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
 }
 
 # --- Huey: the queue on Redis ----------------------------------------------------------------------------------
@@ -329,7 +329,14 @@ HUEY = {
 QUEUE_HEARTBEAT_SECONDS = 5
 
 # --- Cache: on Redis, so rate-limit counters are shared by every process ---------------------------------------
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # One pool per process instead of a connection per request (core/shared_redis.py says why).
+        "OPTIONS": {"pool_class": "core.shared_redis.SharedConnectionPool"},
+    }
+}
 
 # --- Service ---------------------------------------------------------------------------------------------------
 LISTEN_HOST = env_str("HOST", "127.0.0.1")
