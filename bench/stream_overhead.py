@@ -69,8 +69,8 @@ async def http_stream(client, url: str, headers: dict, body: dict) -> Answer:
             else:
                 gaps.append(now - last)
             last = now
-    tag = body["messages"][-1]["content"]
-    return Answer(first if first is not None else float("nan"), gaps, tokens_lost("".join(text), tag, body["max_tokens"]))
+    lost = tokens_lost("".join(text), body["messages"][-1]["content"], body["max_tokens"])
+    return Answer(first if first is not None else float("nan"), gaps, lost)
 
 
 async def socket_stream(socket_, tag: str, expected: int) -> Answer:
@@ -196,8 +196,7 @@ def print_level(level: int, webs: int, paths: list[Path]) -> None:
         cpu = "" if path.cpu_ms_per_answer is None else f"{path.cpu_ms_per_answer:.2f}"
         lost = sum(a.lost for a in path.answers)
         print(
-            f"  {path.name:<22}{row['p50']:>9.2f}{row['p95']:>9.2f}{added:>22}{row['gap95']:>9.2f}"
-            f"{cpu:>16}{lost:>13}"
+            f"  {path.name:<22}{row['p50']:>9.2f}{row['p95']:>9.2f}{added:>22}{row['gap95']:>9.2f}{cpu:>16}{lost:>13}"
         )
 
 

@@ -13,25 +13,38 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.utils import timezone
 
+from chat import quotas
 from chat.quotas import Hold
+from core import liveness
 
 OPEN_STATUSES = ("pending", "streaming")
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, model, usage_estimated, finish_reason, error, sources, "
-    "reserved_tokens, created_at, updated_at"
+    "reserved_tokens, writer, created_at, updated_at"
 )
+INTERRUPTED = "The answer was interrupted (the server restarted)."
 
 
 def _message_row(
-    message_id, conversation_id, role: str, content: str, status: str, model: str, at: datetime, reserved: int = 0
+    message_id,
+    conversation_id,
+    role: str,
+    content: str,
+    status: str,
+    model: str,
+    at: datetime,
+    reserved: int = 0,
+    writer: str = "",
 ):
-    return [message_id, conversation_id, role, content, status, model, False, "", "", "[]", reserved, at, at]
+    return [message_id, conversation_id, role, content, status, model, False, "", "", "[]", reserved, writer, at, at]
 
 
 def _pending_answer_row(answer_id, conversation_id, model: str, at: datetime, reserved_tokens: int) -> list:
-    """The assistant's row before its first token, holding the quota reserved for it."""
-    return _message_row(answer_id, conversation_id, "assistant", "", "pending", model, at, reserved_tokens)
+    """The assistant's row before its first token, holding the quota reserved for it, written by this process."""
+    return _message_row(
+        answer_id, conversation_id, "assistant", "", "pending", model, at, reserved_tokens, liveness.PROCESS_ID
+    )
 
 
 def _insert_messages(cursor, *, before: str, before_params: list, rows: list[list]) -> None:
@@ -94,18 +107,21 @@ def turn_open(
     transaction (the row lock is what makes one-answer-at-a-time hold across tabs and processes).
     """
     with connection.cursor() as cursor:
+        # The open answers' writers; '' for one too young to judge (its writer may not have renewed its lease yet).
         cursor.execute(
-            "SELECT c.title, EXISTS (SELECT 1 FROM chat_message m WHERE m.conversation_id = c.id"
-            " AND m.role = 'assistant' AND m.status IN ('pending', 'streaming') AND m.updated_at > %s)"
-            " FROM chat_conversation c WHERE c.id = %s FOR UPDATE OF c",
-            [busy_since, conversation_id],
+            "SELECT c.title, ARRAY(SELECT CASE WHEN m.created_at > %s THEN '' ELSE m.writer END FROM chat_message m"
+            " WHERE m.conversation_id = c.id AND m.role = 'assistant' AND m.status IN ('pending', 'streaming')"
+            " AND m.updated_at > %s) FROM chat_conversation c WHERE c.id = %s FOR UPDATE OF c",
+            [timezone.now() - timedelta(seconds=liveness.lease_seconds()), busy_since, conversation_id],
         )
         row = cursor.fetchone()
         if row is None:
             raise LookupError(conversation_id)
-        title, busy = row
-        if busy:
-            return None
+        title, writers = row
+        if writers and (not all(writers) or liveness.dead(set(writers)) != set(writers)):
+            return None  # an answer is being written, by a process that is alive
+        if writers:
+            dead_answers_close(conversation_id=conversation_id, writers=list(set(writers)))
         cursor.execute(
             # Hidden messages (by a moderator) are no longer part of what the model is told.
             "SELECT role, content FROM chat_message WHERE conversation_id = %s AND content <> '' AND hidden_at IS NULL"
@@ -125,6 +141,41 @@ def turn_open(
             rows=rows,
         )
     return title, [*history, {"role": "user", "content": content}]
+
+
+def conversation_dead_answers_close(conversation_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+    """Close the conversation's open answers whose writer died (a stop sent to it reaches no one); returns their ids
+    and saved text."""
+    young = timezone.now() - timedelta(seconds=liveness.lease_seconds())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT writer FROM chat_message WHERE conversation_id = %s AND role = 'assistant'"
+            " AND status IN ('pending', 'streaming') AND writer <> '' AND created_at < %s",
+            [conversation_id, young],
+        )
+        dead = liveness.dead({row[0] for row in cursor.fetchall()})
+    return dead_answers_close(writers=sorted(dead), conversation_id=conversation_id) if dead else []
+
+
+def dead_answers_close(*, writers: list[str], conversation_id: uuid.UUID | None = None) -> list[tuple[uuid.UUID, str]]:
+    """Close the open answers these dead processes were writing: the text flushed so far is kept, the status is
+    failed with the reason, the quota held for them is given back."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM chat_message WHERE role = 'assistant' AND status IN ('pending', 'streaming')"
+            " AND writer = ANY(%s) AND (%s::uuid IS NULL OR conversation_id = %s::uuid) FOR UPDATE",
+            [writers, conversation_id, conversation_id],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return []
+        quotas.release_interrupted(ids)
+        cursor.execute(
+            "UPDATE chat_message SET status = 'failed', error = %s, updated_at = %s WHERE id = ANY(%s)"
+            " RETURNING id, content",
+            [INTERRUPTED, timezone.now(), ids],
+        )
+        return cursor.fetchall()
 
 
 def answer_hold(*, message_id: uuid.UUID, tokens: int) -> None:

@@ -68,6 +68,8 @@ class Message(models.Model):
     # Tokens held against the author's daily quota while this answer is written; 0 once settled. An answer whose
     # process died keeps its hold until the reaper closes it and gives the tokens back.
     reserved_tokens = models.PositiveIntegerField(default=0, db_default=0)
+    # The web process writing this answer while it is open (core.liveness): a dead writer's answer is closed at once.
+    writer = models.CharField(max_length=32, blank=True, db_default="")
     # Set by a moderator: the text stays for the record but is no longer shown or sent to the model.
     hidden_at = models.DateTimeField(null=True, blank=True)
     hidden_reason = models.CharField(max_length=300, blank=True, db_default="")

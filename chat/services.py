@@ -298,6 +298,10 @@ async def exchange_start(admitted: admission.Admission, *, extra: dict, source: 
 
 async def reply_stop(*, conversation: Conversation) -> None:
     await engine.request_stop(conversation.pk)
+    if engine.running_in(conversation.pk) is None:
+        # Its writer may be dead (killed): then no process hears the stop, and the answer is closed here instead.
+        for message_id, content in await in_db_thread(message_rows.conversation_dead_answers_close)(conversation.pk):
+            await engine.publish_closed(conversation.pk, message_id, content, message_rows.INTERRUPTED)
 
 
 def title_set(*, conversation_id: uuid.UUID, title: str) -> bool:

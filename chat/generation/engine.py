@@ -32,6 +32,7 @@ from chat.generation.protocol import (
 from chat.models import Message
 from chat.rag import grounding
 from chat.safety import guardrails
+from core import liveness
 from core.db import in_db_thread
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def start(request: GenerationRequest) -> Generation:
         raise PermissionError("A generation starts only from chat.admission.admit(); this request skipped it.")
     generation = Generation(request)
     _running[request.conversation_id] = generation
+    liveness.keep_alive()  # its row names this process as the writer: keep the lease that says it is alive
     # A fresh context: the task must not inherit the caller's (a socket's) thread-sensitive executor, which ends
     # with the socket. The strong reference lives in _running until the task has saved its outcome.
     generation.task = asyncio.create_task(
@@ -128,17 +130,35 @@ async def request_stop(conversation_id: uuid.UUID) -> None:
     await get_channel_layer().group_send(CONTROL_GROUP, {"type": STOP_EVENT, "conversation": conversation_id.hex})
 
 
+async def publish_closed(conversation_id: uuid.UUID, message_id: uuid.UUID, content: str, reason: str) -> None:
+    """Tell the conversation's watchers that an answer no generation is writing any more has been closed failed."""
+    event = {
+        "type": "done",
+        "message_id": str(message_id),
+        "status": Message.Status.FAILED,
+        "content": content,  # as saved: the text flushed before the writer died
+        "finish_reason": "",
+        "usage": None,
+        "time_to_first_token_ms": None,
+        "duration_ms": None,
+        "error": reason,
+    }
+    await get_channel_layer().group_send(conversation_group(conversation_id), {"type": CHAT_EVENT, "event": event})
+
+
 STOP_LISTENER_TIMEOUT = 2.0  # seconds an answer waits for the broker before it streams anyway
 # One stop listener per event loop (a web process has one), subscribed before its first answer streams.
-_listeners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future]" = weakref.WeakKeyDictionary()
+_listeners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[asyncio.Future, asyncio.Task]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def _stop_listener_ready() -> None:
     loop = asyncio.get_running_loop()
-    ready = _listeners.get(loop)
+    ready, _ = _listeners.get(loop, (None, None))
     if ready is None or (ready.done() and ready.exception() is not None):
-        ready = _listeners[loop] = loop.create_future()
-        loop.create_task(_listen_for_stops(ready), name="generation-stop-listener")
+        ready = loop.create_future()
+        _listeners[loop] = (ready, loop.create_task(_listen_for_stops(ready), name="generation-stop-listener"))
     await asyncio.wait_for(asyncio.shield(ready), STOP_LISTENER_TIMEOUT)
 
 
@@ -178,8 +198,8 @@ async def _run(generation: Generation) -> None:
     try:
         try:
             await _stop_listener_ready()
-        except Exception:  # answering matters more than being stoppable from another process
-            pass
+        except Exception as exc:  # answering matters more than being stoppable from another process
+            logger.warning("answer %s starts without listening for stops from elsewhere: %r", request.message_id, exc)
         generation._stream_task = asyncio.create_task(recorder.stream())
         if generation.stop_requested:  # stopped before it even began
             generation._stream_task.cancel()

@@ -18,6 +18,7 @@ from chat import llm, message_rows, quotas
 from chat.generation.protocol import GenerationRequest, Outcome
 from chat.models import Message
 from chat.safety import screening
+from core import liveness
 from core.db import in_db_thread
 
 logger = logging.getLogger(__name__)
@@ -105,13 +106,19 @@ def _record(request: GenerationRequest, outcome: Outcome) -> None:
 
 @transaction.atomic
 def interrupted_messages_reap() -> int:
-    """Close answers whose generation died with its process: keep the text, mark them failed with the reason."""
-    stale = Message.objects.filter(
-        status__in=[Message.Status.PENDING, Message.Status.STREAMING], updated_at__lt=timezone.now() - STALE_AFTER
+    """Close answers whose generation died with its process: keep the text, mark them failed with the reason. A
+    writer whose liveness lease expired is dead at once; an answer without one (or whose broker is unreachable) is
+    judged by its age."""
+    open_answers = Message.objects.filter(status__in=[Message.Status.PENDING, Message.Status.STREAMING])
+    writers = set(
+        open_answers.filter(created_at__lt=timezone.now() - timedelta(seconds=liveness.lease_seconds()))
+        .exclude(writer="")
+        .values_list("writer", flat=True)
+        .distinct()
     )
+    closed = len(message_rows.dead_answers_close(writers=sorted(dead))) if (dead := liveness.dead(writers)) else 0
+    stale = open_answers.filter(updated_at__lt=timezone.now() - STALE_AFTER)
     quotas.release_interrupted(list(stale.values_list("pk", flat=True)))
-    return stale.update(
-        status=Message.Status.FAILED,
-        error="The answer was interrupted (the server restarted).",
-        updated_at=timezone.now(),
+    return closed + stale.update(
+        status=Message.Status.FAILED, error=message_rows.INTERRUPTED, updated_at=timezone.now()
     )

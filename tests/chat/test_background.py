@@ -50,6 +50,28 @@ def test_an_answer_whose_process_died_is_closed_with_its_text_kept():
     assert fresh.status == Message.Status.STREAMING
 
 
+def test_the_reaper_closes_at_once_an_answer_whose_writer_lost_its_lease_and_spares_a_live_writers():
+    from core import liveness
+
+    conversation = Conversation.objects.create(owner=make_user(), model="m")
+    dead = Message.objects.create(
+        conversation=conversation, role="assistant", status="streaming", content="cut", writer="0" * 32
+    )
+    live = Message.objects.create(
+        conversation=conversation, role="assistant", status="pending", writer=liveness.PROCESS_ID
+    )
+    young = Message.objects.create(conversation=conversation, role="assistant", status="pending", writer="1" * 32)
+    a_while_ago = timezone.now() - timedelta(seconds=liveness.lease_seconds() + 5)
+    Message.objects.filter(pk__in=[dead.pk, live.pk]).update(created_at=a_while_ago)
+    liveness._renew()  # this process's lease, as a running web process keeps it
+    assert finisher.interrupted_messages_reap() == 1
+    for message in (dead, live, young):
+        message.refresh_from_db()
+    assert (dead.status, dead.content) == (Message.Status.FAILED, "cut")
+    assert live.status == Message.Status.PENDING, "its writer is alive"
+    assert young.status == Message.Status.PENDING, "too young to judge: its writer may not have renewed yet"
+
+
 def test_generated_titles_are_cleaned_and_kept_short():
     from chat.prompts import clean_title
 

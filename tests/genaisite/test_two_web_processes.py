@@ -26,12 +26,12 @@ def expected_answer(tag: str, tokens: int) -> str:
     return "".join(f"{tag}:{index} " for index in range(tokens))
 
 
-def two_web_processes(daphne_server, upstream, *, max_output_tokens: int) -> tuple[str, str]:
+def two_web_processes(daphne_server, upstream, *, max_output_tokens: int, **env: str) -> tuple[str, str]:
     """Web processes A and B: different ports, the same models, database and Valkey."""
     models = [
         {"name": MODEL, "base_url": upstream.base_url, "context_window": 4096, "max_output_tokens": max_output_tokens}
     ]
-    return daphne_server(models), daphne_server(models)
+    return daphne_server(models, **env), daphne_server(models, **env)
 
 
 def api(url: str, key: str) -> httpx.Client:
@@ -154,25 +154,32 @@ def test_stop_sent_through_one_web_process_stops_the_answer_running_on_the_other
     assert upstream.completion_calls == 1
 
 
+def kill_mid_answer(daphne_server, url: str, conversation: str, key: str) -> tuple[float, list[tuple[float, str]]]:
+    """Start an answer on the web process at ``url`` and SIGKILL it 1.5 s in; returns when, and what its client saw
+    when."""
+    with chat_socket(url, conversation, key) as asker:
+        asker.send(json.dumps({"type": "send", "content": "crash"}))
+        seen: list[tuple[float, str]] = []
+        text = ""
+        while len(text) < len(expected_answer("crash", 15)):  # 1.5 s of answer: two flushes at least
+            frame = json.loads(asker.recv(timeout=10))
+            if frame["type"] == "delta":
+                text += frame["text"]
+                seen.append((time.monotonic(), text))
+        killed_at = time.monotonic()
+        web = daphne_server.processes[url]
+        web.process.kill()  # SIGKILL: no drain, no final save
+        web.process.wait(timeout=5)
+    return killed_at, seen
+
+
 def test_a_killed_web_process_leaves_its_flushed_text_readable_on_the_other_which_keeps_answering(daphne_server):
     tokens = 300
     with FakeLLMThread(tokens_per_second=10) as upstream:
         a, b = two_web_processes(daphne_server, upstream, max_output_tokens=tokens)
         key = make_key(make_user())
         conversation = new_conversation(a, key)
-        with chat_socket(a, conversation, key) as asker:
-            asker.send(json.dumps({"type": "send", "content": "crash"}))
-            seen: list[tuple[float, str]] = []  # what A's client had, and when
-            text = ""
-            while len(text) < len(expected_answer("crash", 15)):  # 1.5 s of answer: two flushes at least
-                frame = json.loads(asker.recv(timeout=10))
-                if frame["type"] == "delta":
-                    text += frame["text"]
-                    seen.append((time.monotonic(), text))
-            killed_at = time.monotonic()
-            web_a = daphne_server.processes[a]
-            web_a.process.kill()  # SIGKILL: no drain, no final save
-            web_a.process.wait(timeout=5)
+        killed_at, seen = kill_mid_answer(daphne_server, a, conversation, key)
         with api(b, key) as client:
             messages = client.get(f"/api/v1/conversations/{conversation}/messages/")
             assert messages.status_code == 200, messages.text
@@ -181,7 +188,7 @@ def test_a_killed_web_process_leaves_its_flushed_text_readable_on_the_other_whic
             body = {"model": MODEL, "max_tokens": 4, "messages": [{"role": "user", "content": "alive"}]}
             completion = client.post("/v1/chat/completions", json=body)
     assert answer["role"] == "assistant"
-    assert answer["status"] == Message.Status.STREAMING, "left open: the reaper closes it once it is stale"
+    assert answer["status"] == Message.Status.STREAMING, "open until its writer's lease runs out"
     saved = answer["content"]
     assert expected_answer("crash", tokens).startswith(saved), "the saved text is the start of the answer"
     # Text is flushed every CHAT_FLUSH_SECONDS while streaming: what the client had by then (with a margin for the
@@ -194,3 +201,39 @@ def test_a_killed_web_process_leaves_its_flushed_text_readable_on_the_other_whic
     assert saved.startswith(must_have), f"lost more than a flush interval: saved {saved!r}, shown {must_have!r}"
     assert completion.status_code == 200, completion.text
     assert completion.json()["choices"][0]["message"]["content"] == expected_answer("alive", 4)
+
+
+def test_an_answer_whose_web_process_was_killed_is_closed_once_its_lease_runs_out_and_the_chat_goes_on(daphne_server):
+    lease = 3
+    with FakeLLMThread(tokens_per_second=10) as upstream:
+        a, b = two_web_processes(daphne_server, upstream, max_output_tokens=40, LIVENESS_LEASE_SECONDS=str(lease))
+        key = make_key(make_user())
+        conversation = new_conversation(a, key)
+        killed_at, _ = kill_mid_answer(daphne_server, a, conversation, key)
+        with chat_socket(b, conversation, key) as socket:
+            socket.send(json.dumps({"type": "send", "content": "too soon"}))
+            refused = json.loads(socket.recv(timeout=10))
+            # Stop reaches no process (A is dead): B closes the answer itself once A's lease has run out.
+            closed = None
+            while closed is None and time.monotonic() < killed_at + lease + 10:
+                socket.send(json.dumps({"type": "stop"}))
+                with contextlib.suppress(TimeoutError):
+                    frame = json.loads(socket.recv(timeout=0.5))
+                    closed = frame if frame["type"] == "done" else None
+            closed_after = time.monotonic() - killed_at
+            socket.send(json.dumps({"type": "send", "content": "again"}))
+            after = [frame for _, frame in frames_until_done(socket)]
+    assert refused["type"] == "error"
+    assert refused["code"] == "busy", "a live-looking answer keeps the chat busy"
+    assert closed is not None, "the dead process's answer was closed"
+    assert closed["status"] == Message.Status.FAILED
+    assert "interrupted" in closed["error"]
+    assert closed_after < lease + 5, f"closed {closed_after:.1f} s after the kill (lease {lease} s)"
+    saved = Message.objects.get(pk=closed["message_id"])
+    assert saved.status == Message.Status.FAILED
+    assert saved.content == closed["content"]
+    assert saved.content, "the flushed text is kept"
+    assert expected_answer("crash", 40).startswith(saved.content)
+    assert saved.reserved_tokens == 0, "its quota hold was given back"
+    assert after[-1]["status"] == Message.Status.COMPLETE
+    assert streamed_text(after) == expected_answer("again", 40)
