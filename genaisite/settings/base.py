@@ -321,7 +321,9 @@ HUEY_WORKERS = env_int("HUEY_WORKERS", 2, minimum=1)
 HUEY = {
     "name": "genaisite",
     "immediate": False,
-    "huey_class": "huey.RedisHuey",
+    # Results (a task's return value) expire after a day instead of piling up in one hash nobody reads.
+    "huey_class": "huey.RedisExpireHuey",
+    "expire_time": 24 * 3600,
     "url": REDIS_URL,
     # Workers block on the queue (BRPOP), so a task starts the moment it is enqueued; no polling delays apply.
     "consumer": {"workers": HUEY_WORKERS, "worker_type": "thread"},
