@@ -22,7 +22,8 @@ import time
 from _harness import bench_valkey, percentile
 
 LAYERS = {
-    "pubsub (configured)": ("channels_redis.pubsub", "RedisPubSubChannelLayer", {}),
+    "batching pub/sub (configured)": ("genaisite.channel_layer", "BatchingPubSubChannelLayer", {}),
+    "pubsub (channels-redis as is)": ("channels_redis.pubsub", "RedisPubSubChannelLayer", {}),
     # Without an explicit socket_timeout, redis-py 8's default of 5 s fails this layer's 5 s blocking pop
     # (channels_redis#422); capacity as the settings had it.
     "core (list-based)": ("channels_redis.core", "RedisChannelLayer", {"capacity": 1000}),
