@@ -14,6 +14,7 @@ from django.conf import settings
 from websockets.sync.client import ClientConnection, connect
 
 from chat.models import Message
+from tests.chat.test_websocket import streamed_text
 from tests.factories import make_key, make_user
 from tests.fake_llm import FakeLLMThread
 
@@ -69,15 +70,6 @@ def frames_until_done(socket: ClientConnection, timeout: float = 10) -> list[tup
         frames.append((time.monotonic(), frame))
         if frame["type"] == "done":
             return frames
-
-
-def streamed_text(frames: list[dict]) -> str:
-    text = ""
-    for frame in frames:
-        if frame["type"] == "delta":
-            assert frame["offset"] == len(text), "deltas arrive in order, without gaps"
-            text += frame["text"]
-    return text
 
 
 def sse_events(url: str, key: str, conversation_id: str, content: str) -> list[dict]:
