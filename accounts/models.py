@@ -44,6 +44,12 @@ class RolePolicy(models.Model):
     max_upload_mb = models.PositiveIntegerField(help_text="Largest single upload, in MB. 0 forbids uploads.")
     max_documents = models.PositiveIntegerField(help_text="Documents a user may keep.")
     web_access = models.BooleanField(help_text="May URLs in prompts be fetched for this role?")
+    answer_cache = models.BooleanField(
+        default=True,
+        db_default=True,
+        help_text="Serve a repeated deterministic request (temperature 0, a seed, or a client asking for it) from the "
+        "cache of this user's own earlier answers.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -44,6 +44,7 @@ FALLBACK = RolePolicy(
     max_upload_mb=0,
     max_documents=0,
     web_access=False,
+    answer_cache=False,
 )
 OVERRIDABLE = (
     "allowed_models",
@@ -64,6 +65,7 @@ class Policy:
     max_upload_bytes: int
     max_documents: int
     web_access: bool
+    answer_cache: bool = True
 
     def allows_model(self, model: str) -> bool:
         return not self.allowed_models or model in self.allowed_models
@@ -115,4 +117,5 @@ def policy_for(user: User) -> Policy:
         max_upload_bytes=values["max_upload_mb"] * MB,
         max_documents=values["max_documents"],
         web_access=values["web_access"],
+        answer_cache=role_policy_row.answer_cache,
     )

@@ -8,6 +8,7 @@ from accounts.http import client_ip
 from accounts.permissions import can_manage_policies, can_manage_users, can_moderate, can_suspend_users
 from chat import moderation
 from chat.models import (
+    AnswerCacheEntry,
     BlockedTopic,
     Conversation,
     DailyUsage,
@@ -43,6 +44,36 @@ class ConversationAdmin(AdminsOnly, admin.ModelAdmin):
     list_select_related = ("owner",)
     readonly_fields = ("owner", "title", "model", "source", "archived", "created_at", "updated_at")
     inlines = [MessageInline]
+
+
+@admin.register(AnswerCacheEntry)
+class AnswerCacheEntryAdmin(AdminsOnly, admin.ModelAdmin):
+    """What the answer cache holds, per user; deleting entries (one, a selection, or all found) purges them."""
+
+    list_display = ("created_at", "user", "model", "hits", "completion_tokens", "last_hit_at", "excerpt")
+    list_filter = ("model", "created_at")
+    search_fields = ("user__username", "content")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    fields = (
+        "user",
+        "model",
+        "key",
+        "content",
+        "finish_reason",
+        "prompt_tokens",
+        "completion_tokens",
+        "document_ids",
+        "origin",
+        "hits",
+        "created_at",
+        "last_hit_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="answer")
+    def excerpt(self, entry: AnswerCacheEntry) -> str:
+        return entry.content[:80]
 
 
 @admin.register(DailyUsage)

@@ -18,6 +18,7 @@ from accounts import ratelimits
 from accounts.authentication import InvalidApiKey, api_key_authenticate, bearer_token
 from accounts.models import ApiKey, ApiKeyScope, User
 from accounts.permissions import can_chat, can_use_model, require_scope
+from accounts.policies import Policy, policy_for
 from chat import llm, quotas
 from chat.safety import screening
 from core.db import in_db_thread
@@ -75,6 +76,7 @@ class Admission:
     prompt: list[dict]
     opened: Opened | None
     seal: object = field(repr=False, compare=False)
+    policy: Policy | None = None  # the caller's limits and switches as admitted (the answer cache reads it)
 
     @property
     def genuine(self) -> bool:
@@ -143,7 +145,7 @@ def _admit(caller: Caller, request: ModelRequest, open_: Callable[[], Opened] | 
         hold = quotas.reserve_for(user, config, prompt, max_tokens, grounded=grounded)  # or 429: all rolled back
         if opened is not None and opened.on_hold is not None:
             opened.on_hold(hold)
-    return Admission(user, api_key, config, hold, prompt, opened, seal=_SEAL)
+    return Admission(user, api_key, config, hold, prompt, opened, seal=_SEAL, policy=policy_for(user))
 
 
 _admit_in_db_thread = in_db_thread(_admit)

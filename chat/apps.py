@@ -7,4 +7,4 @@ class ChatConfig(AppConfig):
     def ready(self) -> None:
         # The title task listens for answers completed by the engine (chat.generation.finisher.answer_completed);
         # importing the tasks here connects it in every process, web and worker alike.
-        from chat import tasks  # noqa: F401
+        from chat import answer_cache, tasks  # noqa: F401  (the cache listens for documents that change)

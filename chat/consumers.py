@@ -15,7 +15,7 @@ from accounts.consumers import UserSocketMixin
 from accounts.models import ApiKey, ApiKeyScope
 from accounts.permissions import NotFound, can_chat, missing_scope
 from accounts.policies import policy_for
-from chat import admission, selectors, services
+from chat import admission, answer_cache, selectors, services
 from chat.generation import engine, protocol
 from chat.models import Message
 from chat.serializers import conversation_data, message_data
@@ -106,6 +106,7 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
                     conversation=self.conversation,
                     content=content.get("content"),
                     model=content.get("model") or None,
+                    cache=answer_cache.parse_choice(content.get("cache")),
                 )
             elif kind == "stop":
                 await services.reply_stop(conversation=self.conversation)

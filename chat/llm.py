@@ -40,6 +40,7 @@ class ModelConfig:
     context_window: int
     max_output_tokens: int
     health_url: str = ""
+    cache: bool = True
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,9 @@ def answer_save(
             " answer AS ("
             "  UPDATE chat_message SET content = %s, status = %s, error = %s, finish_reason = %s,"
             "   prompt_tokens = %s, completion_tokens = %s, usage_estimated = %s, time_to_first_token_ms = %s,"
-            "   duration_ms = %s, sources = %s::jsonb, reserved_tokens = 0, updated_at = %s WHERE id = %s),"
+            "   duration_ms = %s, sources = %s::jsonb, reserved_tokens = 0, cached = %s,"
+            "   cache_entry_id = (SELECT id FROM chat_answercacheentry WHERE id = %s),"
+            "   updated_at = %s WHERE id = %s),"
             " conversation AS (UPDATE chat_conversation SET updated_at = %s WHERE id = %s),"
             " quota AS (INSERT INTO chat_tokenquota (user_id, day, used, reserved) VALUES (%s, %s, %s, 0)"
             "  ON CONFLICT (user_id, day) DO UPDATE SET used = chat_tokenquota.used + EXCLUDED.used,"
@@ -242,6 +244,8 @@ def answer_save(
                 outcome["time_to_first_token_ms"],
                 outcome["duration_ms"],
                 json.dumps(sources),
+                outcome.get("cached", ""),
+                outcome.get("cache_entry_id"),
                 now,
                 message_id,
                 now,

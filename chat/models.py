@@ -1,6 +1,8 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 
@@ -69,7 +71,12 @@ class Message(models.Model):
     # process died keeps its hold until the reaper closes it and gives the tokens back.
     reserved_tokens = models.PositiveIntegerField(default=0, db_default=0)
     # The web process writing this answer while it is open (core.liveness): a dead writer's answer is closed at once.
-    writer = models.CharField(max_length=32, blank=True, db_default="")
+    writer = models.CharField(max_length=32, blank=True, default="", db_default="")
+    # Served from the answer cache ("exact"), not written by the model; the entry it came from, while it exists.
+    cached = models.CharField(max_length=10, blank=True, default="", db_default="")
+    cache_entry = models.ForeignKey(
+        "AnswerCacheEntry", null=True, blank=True, on_delete=models.SET_NULL, related_name="served"
+    )
     # Set by a moderator: the text stays for the record but is no longer shown or sent to the model.
     hidden_at = models.DateTimeField(null=True, blank=True)
     hidden_reason = models.CharField(max_length=300, blank=True, db_default="")
@@ -234,3 +241,35 @@ class BlockedTopic(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AnswerCacheEntry(models.Model):
+    """A complete answer kept for the exact same request (chat.answer_cache): same person, model, final prompt
+    (system prompt, history, retrieved source text), sampling parameters and output limit."""
+
+    id = models.BigAutoField(primary_key=True)
+    # The partition: an entry is only ever served to the person whose request made it.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)  # sha256 of the canonical upstream request
+    model = models.CharField(max_length=100)
+    content = models.TextField()
+    finish_reason = models.CharField(max_length=20, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)  # what each hit saves
+    # The documents its sources came from: changing, deleting or re-sharing one of them removes the entry.
+    document_ids = ArrayField(models.UUIDField(), default=list, blank=True)
+    origin = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    hits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_hit_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "answer cache entries"
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="answer_cache_user_key")]
+        indexes = [
+            GinIndex(fields=["document_ids"], name="answer_cache_documents"),
+            models.Index(fields=["created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.content[:60]}"

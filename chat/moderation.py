@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts import services as accounts_services
 from accounts.models import AuditAction, User
 from accounts.permissions import access_owned, can_moderate, can_suspend_users
+from chat import answer_cache
 from chat.generation import protocol
 from chat.models import Message, MessageRating, ModerationFlag
 from chat.safety import screening
@@ -39,6 +40,8 @@ def rating_set(*, user: User, message: Message, rating: str | None, reason: str 
     saved, _ = MessageRating.objects.update_or_create(
         message=message, user=user, defaults={"value": RATINGS[rating], "reason": reason}
     )
+    if saved.value == MessageRating.DOWN:
+        answer_cache.evict_for_message(message)  # a disliked answer is never served again from the cache
     if saved.value == MessageRating.DOWN and reason:
         ModerationFlag.objects.update_or_create(
             message=message,
@@ -88,6 +91,7 @@ def message_hide(*, flag: ModerationFlag, actor: User, ip: str | None = None) ->
     if message.hidden_at is None:
         message.hidden_at, message.hidden_reason = timezone.now(), flag.reason
         message.save(update_fields=["hidden_at", "hidden_reason", "updated_at"])
+    answer_cache.evict_for_message(message)
     _resolve(flag, actor, ModerationFlag.Status.ACTIONED, "Message hidden.")
     accounts_services.audit_record(
         actor=actor,

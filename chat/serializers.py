@@ -35,6 +35,7 @@ def message_data(message: Message) -> dict:
         "finish_reason": message.finish_reason,
         "error": HIDDEN_TEXT if hidden else message.error,
         "sources": [] if hidden else message.sources,
+        "cached": message.cached or None,
         "created_at": _iso(message.created_at),
     }
 
@@ -70,11 +71,18 @@ class MessageSerializer(serializers.ModelSerializer):
             "finish_reason",
             "error",
             "sources",
+            "cached",
             "created_at",
         ]
         read_only_fields = fields
 
     hidden = serializers.BooleanField(read_only=True, help_text="Hidden by a moderator: content and sources withheld.")
+    cached = serializers.ChoiceField(
+        choices=["exact"],
+        allow_null=True,
+        read_only=True,
+        help_text="Served from the answer cache (`exact`), with no model tokens; null when the model wrote it.",
+    )
 
     def to_representation(self, instance: Message) -> dict:
         return message_data(instance)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import can_fetch_web
-from chat import admission, llm, message_rows, prompts
+from chat import admission, answer_cache, llm, message_rows, prompts
 from chat.generation import engine, finisher, protocol
 from chat.models import Conversation, Message
 from chat.rag import grounding
@@ -167,6 +167,8 @@ async def reply_start(
     model: str | None = None,
     max_tokens: int | None = None,
     subscribe: bool = False,
+    cache: bool | None = None,
+    cache_control: str = "",
 ) -> Reply:
     """Admit and record the user's message, then start the answer. Returns at once; the answer streams in its own
     task."""
@@ -212,6 +214,15 @@ async def reply_start(
             ground=_grounder(user, config, turns, opened.scope, urls, opened.web_allowed)
             if opened.scope is not None or urls
             else None,
+            cache=answer_cache.plan_for(
+                user_id=user.pk,
+                policy=admitted.policy,
+                model=config,
+                sampling={},
+                asked=cache,
+                cache_control=cache_control,
+                canary=canary,
+            ),
         )
     )
     events = running.subscribe() if subscribe else None  # before any await, so no event can slip past
@@ -258,7 +269,9 @@ def started_event(turn: Turn) -> dict:
     }
 
 
-async def exchange_start(admitted: admission.Admission, *, extra: dict, source: str) -> Reply:
+async def exchange_start(
+    admitted: admission.Admission, *, extra: dict, source: str, cache: answer_cache.CachePlan | None = None
+) -> Reply:
     """An OpenAI-style request: the caller sends the whole prompt; it is recorded as a new conversation.
 
     The rows are written while the model is already working on the answer. The caller's own prompt is sent
@@ -286,6 +299,7 @@ async def exchange_start(admitted: admission.Admission, *, extra: dict, source: 
             guard=output_guard(None),
             extra=extra,
             persisted=persisted,
+            cache=cache,
         )
     )
     turn = Turn(

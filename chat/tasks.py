@@ -7,7 +7,7 @@ from django.dispatch import receiver
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from chat import llm, prompts, services
+from chat import answer_cache, llm, prompts, services
 from chat.generation import finisher
 from chat.models import Conversation, Message
 from core.notifications import notify_user
@@ -45,3 +45,9 @@ def _title_after_first_answer(sender, conversation_id: uuid.UUID, **kwargs) -> N
 @db_periodic_task(crontab(minute="*"))
 def interrupted_messages_reap() -> int:
     return finisher.interrupted_messages_reap()
+
+
+@db_periodic_task(crontab(minute="17"))
+def answer_cache_purge() -> int:
+    """Expired answer-cache entries are never served; this drops their rows."""
+    return answer_cache.purge_expired()

@@ -134,6 +134,11 @@ def storage_refusal(exc: OSError) -> ServiceError:
 document_uploaded = Signal()
 
 
+# Sent with ``document_id`` when a document is deleted or its sharing changes: whatever was derived from it for other
+# readers (chat's answer cache) must go. Listeners live above this layer.
+document_changed = Signal()
+
+
 def _enqueue(document_id: uuid.UUID) -> None:
     document_uploaded.send(sender=None, document_id=document_id)
 
@@ -150,9 +155,12 @@ def document_update(
         if not title.strip():
             raise ServiceError("invalid_title", "A document needs a title.")
         document.title = title.strip()[:200]
+    sharing_before = (document.visibility, document.shared_group_id)
     if visibility is not None:
         _share(document, actor, visibility, group_id)
     document.save(update_fields=["title", "visibility", "shared_group", "updated_at"])
+    if (document.visibility, document.shared_group_id) != sharing_before:
+        document_changed.send(sender=None, document_id=document.pk)
     return document
 
 
@@ -173,5 +181,7 @@ def _share(document: Document, actor: User, visibility: str, group_id: int | Non
 def document_delete(*, document: Document) -> None:
     stored = document.file.name
     with transaction.atomic():
+        document_id = document.pk
         document.delete()  # chunks go with it (cascade)
+        document_changed.send(sender=None, document_id=document_id)
         transaction.on_commit(lambda: document.file.storage.delete(stored))

@@ -135,7 +135,7 @@ def _check_port(name: str, parts) -> int | None:
 
 def env_llm_models(name: str, *, default: list[dict]) -> list[dict]:
     """``LLM_MODELS``: a JSON list of models, each ``{"name", "base_url"?, "api_key_env"?, "context_window"?,
-    "max_output_tokens"?, "health_url"?}``; entries without a base URL or key use the defaults of the first
+    "max_output_tokens"?, "health_url"?, "cache"?}``; entries without a base URL or key use the defaults of the first
     (built-in) model. ``health_url`` is the server's own health check (llama-server, vLLM: ``/health``), which
     readiness asks instead of listing models."""
     value = env_str(name)
@@ -176,10 +176,14 @@ def _llm_model(name: str, position: int, entry: dict, base: dict) -> dict:
     health_url = entry.get("health_url", base.get("health_url", "") if same_server else "")
     if health_url and urlsplit(str(health_url)).scheme not in ("http", "https"):
         raise EnvError(name, f"entry {position} has an invalid health_url {health_url!r}")
+    cache = entry.get("cache", True)
+    if not isinstance(cache, bool):
+        raise EnvError(name, f"entry {position}: cache must be true or false")
     return {
         "name": entry["name"],
         "base_url": str(base_url).rstrip("/"),
         "api_key": api_key,
         "health_url": str(health_url),
+        "cache": cache,  # answers of this model may be served from the answer cache (chat.answer_cache)
         **limits,
     }

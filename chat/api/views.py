@@ -15,7 +15,7 @@ from accounts.api.negotiation import AnswersInItsOwnType
 from accounts.api.pagination import ApiPagination
 from accounts.api.schema import errors
 from accounts.models import ApiKey, ApiKeyScope
-from chat import admission, moderation, selectors, services
+from chat import admission, answer_cache, moderation, selectors, services
 from chat.api.schema import MESSAGE_CREATE_RESPONSES, UsageOutput
 from chat.generation import engine
 from chat.models import Conversation, Message
@@ -149,6 +149,13 @@ class MessageListCreateView(AsyncAPIView):
         content = serializers.CharField(trim_whitespace=False, allow_blank=True)
         model = serializers.CharField(max_length=100, required=False, allow_null=True, default=None)
         stream = serializers.BooleanField(required=False, default=False)
+        cache = serializers.BooleanField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="true: answer from the cache of your earlier answers when the request is the same; false: a "
+            "fresh answer (Cache-Control: no-cache does the same).",
+        )
 
     @extend_schema(responses=MessageSerializer(many=True), summary="A conversation's messages, oldest first")
     async def get(self, request: Request, conversation_id: str) -> Response:
@@ -171,13 +178,15 @@ class MessageListCreateView(AsyncAPIView):
             content=data.validated_data["content"],
             model=data.validated_data["model"],
             subscribe=True,
+            cache=data.validated_data["cache"],
+            cache_control=request.headers.get("Cache-Control", ""),
         )
         running, events = reply.generation, reply.events
         if data.validated_data["stream"]:
             response = StreamingHttpResponse(_sse(running, events), content_type="text/event-stream")
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # let proxies pass events through as they come
-            return response
+            return await answer_cache.with_cache_header(response, running)
         running.unsubscribe(events)
         await running.finished.wait()
         message = await in_db_thread(Message.objects.get)(pk=reply.turn.assistant_message.pk)
@@ -186,7 +195,7 @@ class MessageListCreateView(AsyncAPIView):
             outcome = running.outcome
             error = {"code": outcome.error_code if outcome else "failed", "message": message.error}
             return Response({"error": error, "message": body}, status=status.HTTP_502_BAD_GATEWAY)
-        return Response(body, status=status.HTTP_201_CREATED)
+        return await answer_cache.with_cache_header(Response(body, status=status.HTTP_201_CREATED), running)
 
 
 def _message_page(request: Request, conversation_id: str, view) -> Response:

@@ -17,7 +17,7 @@ import weakref
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import llm
+from chat import answer_cache, llm
 from chat.generation import finisher
 from chat.generation.delta_batching import DeltaBatcher
 from chat.generation.protocol import (
@@ -50,6 +50,12 @@ class Generation:
         self.finished = asyncio.Event()
         self.task: asyncio.Task | None = None
         self._stream_task: asyncio.Task | None = None
+        # "HIT", "MISS" or "" (not cached) once known, for HTTP entry points' X-Cache header.
+        self.cache_status: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def decide_cache(self, status: str) -> None:
+        if not self.cache_status.done():
+            self.cache_status.set_result(status)
 
     @property
     def text(self) -> str:
@@ -226,7 +232,9 @@ async def _run(generation: Generation) -> None:
             )
         await finisher.save(request, outcome)
         await generation.publish(done_event(request, outcome))
+        await _keep_in_cache(recorder, outcome)
     finally:
+        generation.decide_cache("")
         recorder.deltas.stop()
         _running.pop(request.conversation_id, None)
         generation.finished.set()
@@ -250,6 +258,8 @@ class _Recorder:
         self.pieces = 0  # as the model sent them, before the guard: a fallback count of completion tokens
         self.cut = False
         self.deltas = DeltaBatcher(str(generation.request.message_id), generation.publish)
+        self.cache_key: str | None = None
+        self.hit: answer_cache.Hit | None = None
 
     async def stream(self) -> None:
         request = self.generation.request
@@ -257,6 +267,8 @@ class _Recorder:
         guard = request.guard
         try:
             prompt = await self._grounded_prompt()
+            if await self._served_from_cache(prompt):
+                return
             chunks = llm.stream_chat(request.model, prompt, max_tokens=request.max_tokens, **request.extra)
             try:
                 async for chunk in chunks:
@@ -277,6 +289,28 @@ class _Recorder:
             await self.show_held_back()
         except guardrails.CanaryLeak:
             self.cut = True
+
+    async def _served_from_cache(self, prompt: list[dict]) -> bool:
+        """A hit is relayed like a model's answer (one piece), with no model tokens; a miss only notes the key."""
+        generation, plan = self.generation, self.generation.request.cache
+        if plan is None:
+            generation.decide_cache("")
+            return False
+        request = generation.request
+        self.cache_key = answer_cache.request_key(
+            request.model.name, prompt, request.extra, request.max_tokens, plan.canary
+        )
+        try:
+            self.hit = await in_db_thread(answer_cache.lookup)(plan.user_id, self.cache_key) if plan.look_up else None
+        except Exception:  # the cache is an optimisation: a failed lookup is a miss
+            logger.exception("answer cache lookup failed for message %s", request.message_id)
+        generation.decide_cache("HIT" if self.hit else "MISS")
+        if self.hit is None:
+            return False
+        await self._relay(str(request.message_id), self.hit.content)
+        self.finish_reason = self.hit.finish_reason
+        self.usage = llm.Usage(0, 0, estimated=False)
+        return True
 
     async def _grounded_prompt(self) -> list[dict]:
         request = self.generation.request
@@ -358,6 +392,8 @@ class _Recorder:
             time_to_first_token_ms=ttft,
             duration_ms=(time.monotonic() - self.started) * 1000,
         )
+        if self.hit is not None:
+            result.cached, result.cache_entry_id = answer_cache.EXACT, self.hit.entry_id
         if self.cut:
             result.status, result.finish_reason = Message.Status.STOPPED, "content_filter"
             result.error_code = "output_blocked"
@@ -369,6 +405,29 @@ class _Recorder:
         elif self.error is not None:
             result.status, result.error, result.error_code = Message.Status.FAILED, self.error.message, self.error.code
         return result
+
+
+async def _keep_in_cache(recorder: "_Recorder", outcome: Outcome) -> None:
+    """A complete answer from the model is kept for its key (never a hit again, a cut or a failed one)."""
+    request, plan = recorder.generation.request, recorder.generation.request.cache
+    if plan is None or not plan.store or recorder.cache_key is None or recorder.hit is not None:
+        return
+    if outcome.status != Message.Status.COMPLETE or not outcome.content.strip() or outcome.usage is None:
+        return
+    sources = recorder.grounding.sources if recorder.grounding else []
+    try:
+        await in_db_thread(answer_cache.store)(
+            user_id=plan.user_id,
+            key=recorder.cache_key,
+            model=request.model.name,
+            content=outcome.content,
+            finish_reason=outcome.finish_reason,
+            usage=outcome.usage,
+            document_ids=[s["document_id"] for s in sources if s.get("kind") == "document"],
+            origin_id=request.message_id,
+        )
+    except Exception:
+        logger.exception("could not keep answer %s in the cache", request.message_id)
 
 
 async def _cite(answer: str, found: grounding.Grounding) -> list[dict]:

@@ -89,6 +89,8 @@ def _record(request: GenerationRequest, outcome: Outcome) -> None:
             },
             "time_to_first_token_ms": outcome.time_to_first_token_ms,
             "duration_ms": outcome.duration_ms,
+            "cached": outcome.cached,
+            "cache_entry_id": outcome.cache_entry_id,
         },
     )
     if request.guard is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from chat import llm
 from chat.admission import Admission
+from chat.answer_cache import CachePlan
 from chat.rag import grounding
 from chat.safety import guardrails
 
@@ -39,6 +40,8 @@ class GenerationRequest:
     ground: Callable[[], Awaitable[grounding.Grounding | None]] | None = None
     # Filters what the model writes before anyone sees it (PII redaction, canary); None lets it through as is.
     guard: guardrails.OutputGuard | None = None
+    # Whether (and for whom) the answer cache serves or keeps this answer; None: it does not take part.
+    cache: CachePlan | None = None
 
     user_id = property(lambda self: self.admission.user.pk)
     model = property(lambda self: self.admission.model)
@@ -57,6 +60,8 @@ class Outcome:
     time_to_first_token_ms: float | None = None
     duration_ms: float = 0.0
     withheld: str = ""  # text the output guard kept from the user (where a cut answer began to leak)
+    cached: str = ""  # "exact" when served from the answer cache (no model tokens)
+    cache_entry_id: int | None = None
 
 
 def done_event(request: GenerationRequest, outcome: Outcome) -> dict:
@@ -78,4 +83,5 @@ def done_event(request: GenerationRequest, outcome: Outcome) -> dict:
         "time_to_first_token_ms": outcome.time_to_first_token_ms,
         "duration_ms": outcome.duration_ms,
         "error": outcome.error,
+        "cached": outcome.cached or None,
     }

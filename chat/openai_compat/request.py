@@ -9,6 +9,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from chat.answer_cache import parse_choice
 from core.errors import ServiceError
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -24,6 +25,7 @@ class CompletionRequest:
     stream: bool = False
     include_usage: bool = False
     sampling: dict = field(default_factory=dict)  # passed to the model server as is: every value checked
+    cache: bool | None = None  # ours: true asks for the answer cache, false for a fresh answer (chat.answer_cache)
 
     @property
     def prompt_chars(self) -> int:
@@ -162,4 +164,5 @@ def parse_completion(raw_body: bytes) -> CompletionRequest:
         stream=_flag(body, "stream"),
         include_usage=_include_usage(options or {}),
         sampling=_sampling(body),
+        cache=parse_choice(body.get("cache")),
     )

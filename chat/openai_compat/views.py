@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import User
 from accounts.permissions import can_chat
 from accounts.policies import policy_for
-from chat import admission, llm, services
+from chat import admission, answer_cache, llm, services
 from chat.generation.engine import Generation
 from chat.models import Conversation
 from chat.openai_compat.request import CompletionRequest, parse_completion
@@ -71,7 +71,17 @@ async def chat_completions(request: HttpRequest):
         admitted = await admission.admit(
             admission.Caller(authorization=request.headers.get("Authorization")), _model_request(completion)
         )
-        reply = await services.exchange_start(admitted, extra=completion.sampling, source=Conversation.Source.OPENAI)
+        cache = answer_cache.plan_for(
+            user_id=admitted.user.pk,
+            policy=admitted.policy,
+            model=admitted.model,
+            sampling=completion.sampling,
+            asked=completion.cache,
+            cache_control=request.headers.get("Cache-Control", ""),
+        )
+        reply = await services.exchange_start(
+            admitted, extra=completion.sampling, source=Conversation.Source.OPENAI, cache=cache
+        )
     except ServiceError as exc:
         return service_error(exc)
     completion_id = f"chatcmpl-{reply.turn.assistant_message.pk.hex}"
@@ -83,10 +93,10 @@ async def chat_completions(request: HttpRequest):
         )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
-        return response
+        return await answer_cache.with_cache_header(response, reply.generation)
     reply.generation.unsubscribe(reply.events)
     await reply.generation.finished.wait()
-    return _completion(reply.generation, completion_id, model)
+    return await answer_cache.with_cache_header(_completion(reply.generation, completion_id, model), reply.generation)
 
 
 def _usage(generation: Generation) -> dict:

@@ -348,6 +348,9 @@ WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", os.cpu_count() or 1, minimum=1, max
 # On SIGTERM a web process stops accepting and gives its answers this long to finish before it stops and saves them
 # (the supervisor waits 15 s in all before it kills).
 WEB_DRAIN_SECONDS = env_int("WEB_DRAIN_SECONDS", 8, minimum=0, maximum=60)
+# The exact answer cache (chat/answer_cache.py): on by default for deterministic requests; entries live this long.
+ANSWER_CACHE_ENABLED = env_bool("ANSWER_CACHE_ENABLED", True)
+ANSWER_CACHE_TTL_SECONDS = env_int("ANSWER_CACHE_TTL_SECONDS", 7 * 24 * 3600, minimum=60)
 # Each web process renews a lease in Valkey this often (a third of it); an answer whose process's lease ran out is
 # closed as interrupted at once (core/liveness.py), not after the deadline-sized STALE_AFTER.
 LIVENESS_LEASE_SECONDS = env_int("LIVENESS_LEASE_SECONDS", 10, minimum=2, maximum=300)

@@ -89,6 +89,27 @@
     if (finished && entry.message.role === "assistant" && !entry.message.hidden) {
       window.Ratings.attach(entry.rating, entry.message.id, entry.message.rating);
     }
+    if (finished && entry.message.cached) markCached(entry);
+  }
+
+  // An answer served from the cache of the user's own earlier answers: say so, and offer a fresh one.
+  function markCached(entry) {
+    if (entry.item.querySelector(".message-cached")) return;
+    const meta = entry.item.querySelector(".message-meta");
+    const badge = element("span", "message-cached", "cached");
+    badge.title = "The same question got this answer before; no model tokens were used.";
+    meta.appendChild(badge);
+    const question = entry.item.previousElementSibling;
+    const asked = question && messages.get(question.id.replace("message-", ""));
+    if (!asked || asked.message.role !== "user") return;
+    const fresh = element("button", "link-button message-fresh", "regenerate fresh");
+    fresh.type = "button";
+    fresh.addEventListener("click", function () {
+      if (!socket.send({ type: "send", content: asked.message.content, cache: false })) {
+        composerError.textContent = "Not connected; try again in a moment.";
+      }
+    });
+    meta.appendChild(fresh);
   }
 
   function hide(entry) {
@@ -194,6 +215,7 @@
       const entry = messages.get(frame.message_id);
       if (entry) {
         entry.message.content = frame.content;
+        entry.message.cached = frame.cached;
         setStatus(entry, frame.status);
         renderBody(entry);
         renderUsage(entry, frame);
@@ -256,7 +278,8 @@
       return;
     }
     const model = $("#model-picker");
-    const frame = { type: "send", content: content, model: model ? model.value : undefined };
+    // The cache only ever answers from this user's own earlier answers to the very same conversation so far.
+    const frame = { type: "send", content: content, model: model ? model.value : undefined, cache: true };
     if (!socket.send(frame)) {
       // Not connected yet (the page just opened) or reconnecting: keep the text and send it the moment the
       // connection is up, rather than asking the user to try again.

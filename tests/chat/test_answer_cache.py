@@ -1,0 +1,173 @@
+"""The exact answer cache, on a real web process and the real database: a repeated deterministic request is answered
+without the model, through every path, to its own asker only, and what it was built on can take it away."""
+
+import httpx
+import pytest
+from channels.db import database_sync_to_async as db
+
+from accounts.models import Role
+from chat import answer_cache, moderation
+from chat.models import AnswerCacheEntry, Conversation, Message
+from documents.services import document_delete, document_update
+from tests.chat.test_websocket import conversation_for, frames_until_done, open_socket, streamed_text
+from tests.documents.test_retrieval import add_document
+from tests.factories import make_key, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ANSWER = "".join(f"same:{i} " for i in range(8))
+
+
+@pytest.fixture
+def app(daphne_server, fake_llm, settings):
+    models = [
+        {"name": m["name"], "base_url": m["base_url"], "context_window": 2048, "max_output_tokens": 8}
+        for m in settings.LLM_MODELS
+    ]
+    return lambda: daphne_server(models)
+
+
+def ask(url: str, key: str, *, headers: dict | None = None, stream: bool = False, **fields) -> httpx.Response:
+    body = {"model": "fake-echo", "messages": [{"role": "user", "content": "same question"}], "temperature": 0}
+    body |= fields | {"stream": stream}
+    headers = {"Authorization": f"Bearer {key}"} | (headers or {})
+    return httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+
+
+def streamed(response: httpx.Response) -> str:
+    import json
+
+    chunks = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")]
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
+
+
+def test_a_repeated_deterministic_request_is_served_from_the_cache_streamed_or_not(app, fake_llm):
+    url, key = app(), make_key(make_user())
+    first = ask(url, key)
+    assert first.headers["X-Cache"] == "MISS"
+    assert first.json()["choices"][0]["message"]["content"] == ANSWER
+    calls = fake_llm.completion_calls
+    again = ask(url, key)
+    assert again.headers["X-Cache"] == "HIT"
+    assert again.json()["choices"][0]["message"]["content"] == ANSWER
+    assert again.json()["usage"]["completion_tokens"] == 0, "no model tokens charged"
+    stream = ask(url, key, stream=True)
+    assert stream.headers["X-Cache"] == "HIT"
+    assert streamed(stream) == ANSWER
+    assert fake_llm.completion_calls == calls, "the model was not asked again"
+    entry = AnswerCacheEntry.objects.get()
+    assert entry.hits == 2
+    served = Message.objects.filter(role="assistant", cached="exact")
+    assert served.count() == 2, "a hit is saved as a message like any other"
+    assert {m.content for m in served} == {ANSWER}
+    assert all(m.cache_entry_id == entry.pk for m in served)
+
+
+def test_a_hit_survives_a_restart_of_the_web_process(app, fake_llm, daphne_server):
+    url, key = app(), make_key(make_user())
+    assert ask(url, key).headers["X-Cache"] == "MISS"
+    daphne_server.processes[url].stop()
+    calls = fake_llm.completion_calls
+    assert ask(app(), key).headers["X-Cache"] == "HIT"
+    assert fake_llm.completion_calls == calls
+
+
+def test_fresh_answers_when_asked_for_and_no_cache_for_sampled_requests(app, fake_llm):
+    url, key = app(), make_key(make_user())
+    ask(url, key)
+    calls = fake_llm.completion_calls
+    assert "X-Cache" not in ask(url, key, temperature=0.7).headers, "a sampled request does not take part"
+    assert ask(url, key, headers={"Cache-Control": "no-cache"}).headers["X-Cache"] == "MISS"
+    assert ask(url, key, cache=False).headers["X-Cache"] == "MISS"
+    assert "X-Cache" not in ask(url, key, headers={"Cache-Control": "no-store"}).headers
+    assert fake_llm.completion_calls == calls + 4
+    assert ask(url, key, cache=True, temperature=0.7).headers["X-Cache"] == "MISS", "asked for: a new key, kept"
+    assert ask(url, key, cache=True, temperature=0.7).headers["X-Cache"] == "HIT"
+    bad = ask(url, key, cache="yes")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "cache"
+
+
+def test_nobody_else_is_ever_served_my_cached_answer(app, fake_llm):
+    url = app()
+    me, them = make_user(), make_user()
+    mine, theirs = make_key(me), make_key(them)
+    ask(url, mine)
+    assert ask(url, mine).headers["X-Cache"] == "HIT"
+    assert ask(url, theirs).headers["X-Cache"] == "MISS", "the same request from someone else goes to the model"
+    assert ask(url, theirs).headers["X-Cache"] == "HIT", "then they have an entry of their own"
+    my_entry = AnswerCacheEntry.objects.get(user=me)
+    their_answers = Message.objects.filter(role="assistant", conversation__owner=them)
+    assert their_answers.count() == 2
+    assert not their_answers.filter(cache_entry=my_entry).exists()
+
+
+def test_a_role_without_the_cache_and_a_model_without_it_never_use_it(app, fake_llm):
+    from accounts.models import RolePolicy
+
+    url, key = app(), make_key(make_user())
+    RolePolicy.objects.update(answer_cache=False)
+    assert "X-Cache" not in ask(url, key).headers
+    assert not AnswerCacheEntry.objects.exists()
+
+
+def test_a_disliked_answer_is_not_served_again(app, fake_llm):
+    url, user = app(), make_user()
+    key = make_key(user)
+    ask(url, key)
+    origin = Message.objects.get(role="assistant")
+    moderation.rating_set(user=user, message=origin, rating="down")
+    assert not AnswerCacheEntry.objects.exists()
+    assert ask(url, key).headers["X-Cache"] == "MISS"
+
+
+def test_the_key_covers_the_sources_and_limits_but_not_the_canary():
+    prompt = [
+        {"role": "system", "content": "You are helpful. CANARY-abc123"},
+        {"role": "system", "content": "Sources: [1] The office opens at 9."},
+        {"role": "user", "content": "When does the office open?"},
+    ]
+    key = answer_cache.request_key("m", prompt, {}, 100, "CANARY-abc123")
+    other_canary = [prompt[0] | {"content": "You are helpful. canary-zzz999"}, *prompt[1:]]
+    assert answer_cache.request_key("m", other_canary, {}, 100, "canary-zzz999") == key
+    edited = [prompt[0], {"role": "system", "content": "Sources: [1] The office opens at 10."}, prompt[2]]
+    assert answer_cache.request_key("m", edited, {}, 100, "CANARY-abc123") != key, "an edited source misses"
+    assert answer_cache.request_key("m", prompt, {}, 200, "CANARY-abc123") != key
+    assert answer_cache.request_key("m", prompt, {"seed": 1}, 100, "CANARY-abc123") != key
+    assert answer_cache.request_key("other", prompt, {}, 100, "CANARY-abc123") != key
+
+
+def test_deleting_or_resharing_a_document_removes_the_answers_built_on_it():
+    owner = make_user(Role.ADMIN)  # may share
+    kept, shared, deleted = (add_document(owner, ["some text"]) for _ in range(3))
+    for document in (kept, shared, deleted):
+        AnswerCacheEntry.objects.create(
+            user=owner, key=document.pk.hex, model="m", content="x", document_ids=[document.pk]
+        )
+    document_update(document=shared, actor=owner, visibility="everyone")
+    document_delete(document=deleted)
+    assert list(AnswerCacheEntry.objects.values_list("document_ids", flat=True)) == [[kept.pk]]
+
+
+async def test_the_chat_asks_for_the_cache_and_a_hit_is_marked_in_the_done_frame(fake_llm):
+    conversation, key = await conversation_for()
+    socket = await open_socket(conversation, key)
+    await socket.send_json_to({"type": "send", "content": "hello cache", "cache": True})
+    first = await frames_until_done(socket)
+    assert first[-1]["cached"] is None
+    await socket.disconnect()
+    owner = await db(lambda: conversation.owner)()
+    second_conversation = await db(Conversation.objects.create)(owner=owner, model="fake-echo")
+    socket = await open_socket(second_conversation, key)
+    calls = fake_llm.completion_calls
+    await socket.send_json_to({"type": "send", "content": "hello cache", "cache": True})
+    second = await frames_until_done(socket)
+    assert second[-1]["cached"] == "exact"
+    assert streamed_text(second) == streamed_text(first) == second[-1]["content"]
+    assert second[-1]["usage"]["completion_tokens"] == 0
+    assert fake_llm.completion_calls == calls
+    await socket.send_json_to({"type": "send", "content": "again", "cache": "sure"})
+    refused = await socket.receive_json_from(timeout=5)
+    assert refused["type"] == "error"
+    assert refused["field"] == "cache"
+    await socket.disconnect()
