@@ -28,6 +28,7 @@ def _snapshot(obj, names: tuple[str, ...]) -> dict:
 
 
 POLICY_FIELDS = OVERRIDABLE
+ROLE_ONLY_FIELDS = ("answer_cache", "semantic_cache")  # per role, not per user
 
 
 class PolicyOverrideInline(admin.StackedInline):
@@ -138,7 +139,7 @@ class UserAdmin(DjangoUserAdmin):
 @admin.register(RolePolicy)
 class RolePolicyAdmin(admin.ModelAdmin):
     list_display = ("role", "daily_token_budget", "requests_per_minute", "max_upload_mb", "max_documents", "web_access")
-    fields = ("role", *POLICY_FIELDS, "updated_at")
+    fields = ("role", *POLICY_FIELDS, *ROLE_ONLY_FIELDS, "updated_at")
     readonly_fields = ("role", "updated_at")
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -157,7 +158,7 @@ class RolePolicyAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: RolePolicy, form, change: bool) -> None:
-        before = _snapshot(RolePolicy.objects.get(pk=obj.pk), POLICY_FIELDS)
+        before = _snapshot(RolePolicy.objects.get(pk=obj.pk), (*POLICY_FIELDS, *ROLE_ONLY_FIELDS))
         services.role_policy_save(actor=request.user, policy=obj, before=before, ip=client_ip(request))
 
 

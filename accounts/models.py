@@ -50,6 +50,13 @@ class RolePolicy(models.Model):
         help_text="Serve a repeated deterministic request (temperature 0, a seed, or a client asking for it) from the "
         "cache of this user's own earlier answers.",
     )
+    semantic_cache = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Also serve a single-turn question that means the same as an earlier one of this user's (same model, "
+        "instructions, parameters and documents), when it passes a strict similarity threshold and a check that "
+        "numbers, negations and names agree.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

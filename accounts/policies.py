@@ -66,6 +66,7 @@ class Policy:
     max_documents: int
     web_access: bool
     answer_cache: bool = True
+    semantic_cache: bool = False
 
     def allows_model(self, model: str) -> bool:
         return not self.allowed_models or model in self.allowed_models
@@ -118,4 +119,5 @@ def policy_for(user: User) -> Policy:
         max_documents=values["max_documents"],
         web_access=values["web_access"],
         answer_cache=role_policy_row.answer_cache,
+        semantic_cache=role_policy_row.answer_cache and role_policy_row.semantic_cache,
     )

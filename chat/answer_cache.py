@@ -30,12 +30,14 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from accounts.policies import Policy
-from chat import llm
+from chat import llm, semantic_cache
 from chat.models import AnswerCacheEntry, Message
+from chat.rag.grounding import DocumentScope
 from core.errors import ServiceError
 from documents.services import document_changed
 
 EXACT = "exact"
+SEMANTIC = "semantic"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class CachePlan:
     look_up: bool = True
     store: bool = True
     canary: str | None = None
+    semantic: bool = False  # the role allows the semantic cache (single-turn questions only)
+    scope: DocumentScope | None = None  # the documents the answer may be grounded in (part of the partition)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Hit:
     content: str
     finish_reason: str
     saved_tokens: int
+    kind: str = EXACT
+    sources: list | None = None  # a semantic hit's citations (an exact hit's are worked out from its sources)
 
 
 def parse_choice(value: object, param: str = "cache") -> bool | None:
@@ -73,6 +79,7 @@ def plan_for(
     asked: bool | None = None,
     cache_control: str = "",
     canary: str | None = None,
+    scope: DocumentScope | None = None,
 ) -> CachePlan | None:
     """The cache plan of a request, or None when it does not use the cache at all."""
     directives = {part.strip().lower() for part in cache_control.split(",")}
@@ -82,7 +89,8 @@ def plan_for(
     if asked is None and not deterministic:
         return None
     fresh = asked is False or "no-cache" in directives
-    return CachePlan(user_id=user_id, look_up=not fresh, store=True, canary=canary)
+    semantic = policy.semantic_cache and settings.ANSWER_CACHE_SEMANTIC_THRESHOLD < 1
+    return CachePlan(user_id=user_id, look_up=not fresh, store=True, canary=canary, semantic=semantic, scope=scope)
 
 
 def request_key(model: str, prompt: list[dict], sampling: dict, max_tokens: int, canary: str | None) -> str:
@@ -119,8 +127,44 @@ def lookup(user_id: int, key: str) -> Hit | None:
     entry = _fresh_entries().filter(user_id=user_id, key=key).first()
     if entry is None:
         return None
-    AnswerCacheEntry.objects.filter(pk=entry.pk).update(hits=F("hits") + 1, last_hit_at=timezone.now())
-    return Hit(entry.pk, entry.content, entry.finish_reason, entry.prompt_tokens + entry.completion_tokens)
+    _count_hit(entry.pk)
+    return _hit(entry, EXACT)
+
+
+def semantic_lookup(plan: CachePlan, model: str, prompt: list[dict], sampling: dict, max_tokens: int):
+    """For a single-turn question: (a hit on a question that means the same, the probe to store the answer with);
+    (None, None) for any other request."""
+    question = semantic_cache.single_turn_question(prompt)
+    if not plan.semantic or question is None:
+        return None, None
+    partition = semantic_cache.partition_of(
+        user_id=plan.user_id,
+        model=model,
+        prompt=prompt,
+        sampling=sampling,
+        max_tokens=max_tokens,
+        canary=plan.canary,
+        scope=plan.scope,
+    )
+    entries = _fresh_entries().filter(user_id=plan.user_id, partition=partition)
+    # The very same question under the same instructions, parameters and document versions: an exact hit, found
+    # without embedding anything.
+    same = entries.filter(question=question).first() if plan.look_up else None
+    if same is not None:
+        _count_hit(same.pk)
+        return _hit(same, EXACT), None
+    probe = semantic_cache.probe(partition, question)
+    entry = semantic_cache.nearest(probe, entries) if plan.look_up else None
+    return (_hit(entry, SEMANTIC), probe) if entry is not None else (None, probe)
+
+
+def _hit(entry: AnswerCacheEntry, kind: str) -> Hit:
+    saved = entry.prompt_tokens + entry.completion_tokens
+    return Hit(entry.pk, entry.content, entry.finish_reason, saved, kind, entry.sources)
+
+
+def _count_hit(entry_id: int) -> None:
+    AnswerCacheEntry.objects.filter(pk=entry_id).update(hits=F("hits") + 1, last_hit_at=timezone.now())
 
 
 def store(
@@ -133,8 +177,17 @@ def store(
     usage: llm.Usage,
     document_ids: list[str],
     origin_id: uuid.UUID,
+    probe: "semantic_cache.Probe | None" = None,
+    sources: list | None = None,
 ) -> None:
-    """Keep a complete answer for its key (replacing an older one: a fresh answer was asked for)."""
+    """Keep a complete answer for its key (replacing an older one: a fresh answer was asked for), and for its
+    question's meaning when it came from a single-turn request under the semantic cache."""
+    semantic = {
+        "partition": probe.partition if probe else "",
+        "question": probe.question if probe else "",
+        "question_embedding": probe.vector.tolist() if probe else None,
+        "sources": sources or [],
+    }
     AnswerCacheEntry.objects.update_or_create(
         user_id=user_id,
         key=key,
@@ -149,7 +202,8 @@ def store(
             "hits": 0,
             "created_at": timezone.now(),
             "last_hit_at": None,
-        },
+        }
+        | semantic,
     )
 
 

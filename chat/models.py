@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from pgvector.django import VectorField
 
 
 class Conversation(models.Model):
@@ -258,6 +259,12 @@ class AnswerCacheEntry(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)  # what each hit saves
     # The documents its sources came from: changing, deleting or re-sharing one of them removes the entry.
     document_ids = ArrayField(models.UUIDField(), default=list, blank=True)
+    # For the semantic cache (single-turn questions only): everything of the request but the question, hashed (who,
+    # model, system prompt, parameters, the documents in scope with their versions), the question and its embedding.
+    partition = models.CharField(max_length=64, blank=True, default="", db_default="")
+    question = models.TextField(blank=True, default="", db_default="")
+    question_embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
+    sources = models.JSONField(default=list, blank=True)  # the answer's citations, shown again with a semantic hit
     origin = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     hits = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -268,6 +275,7 @@ class AnswerCacheEntry(models.Model):
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="answer_cache_user_key")]
         indexes = [
             GinIndex(fields=["document_ids"], name="answer_cache_documents"),
+            models.Index(fields=["partition"], condition=~models.Q(partition=""), name="answer_cache_partition"),
             models.Index(fields=["created_at"]),
         ]
 

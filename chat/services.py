@@ -222,6 +222,7 @@ async def reply_start(
                 asked=cache,
                 cache_control=cache_control,
                 canary=canary,
+                scope=opened.scope,
             ),
         )
     )

@@ -62,6 +62,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return number
 
 
+def env_float(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise EnvError(name, f"expected a number, got {value!r}") from None
+    if not minimum <= number <= maximum:
+        raise EnvError(name, f"must be between {minimum:g} and {maximum:g}, got {value}")
+    return number
+
+
 def env_choice(name: str, choices: list[str], default: str) -> str:
     value = (env_str(name) or default).strip().lower()
     if value not in choices:

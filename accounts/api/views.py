@@ -24,6 +24,8 @@ class PolicySerializer(serializers.Serializer):
     max_upload_bytes = serializers.IntegerField()
     max_documents = serializers.IntegerField()
     web_access = serializers.BooleanField()
+    answer_cache = serializers.BooleanField(help_text="Repeated deterministic requests may be answered from the cache.")
+    semantic_cache = serializers.BooleanField(help_text="Single-turn questions that mean the same may be too.")
 
 
 class MeView(APIView):

@@ -12,18 +12,15 @@ import contextvars
 import logging
 import time
 import uuid
-import weakref
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import answer_cache, llm
-from chat.generation import finisher
+from chat.generation import finisher, stop_control
 from chat.generation.delta_batching import DeltaBatcher
 from chat.generation.protocol import (
     CHAT_EVENT,
-    CONTROL_GROUP,
-    STOP_EVENT,
     GenerationRequest,
     Outcome,
     conversation_group,
@@ -133,69 +130,10 @@ async def request_stop(conversation_id: uuid.UUID) -> None:
     if generation is not None:
         generation.stop()
         return
-    await get_channel_layer().group_send(CONTROL_GROUP, {"type": STOP_EVENT, "conversation": conversation_id.hex})
+    await stop_control.broadcast_stop(conversation_id)
 
 
-async def publish_closed(conversation_id: uuid.UUID, message_id: uuid.UUID, content: str, reason: str) -> None:
-    """Tell the conversation's watchers that an answer no generation is writing any more has been closed failed."""
-    event = {
-        "type": "done",
-        "message_id": str(message_id),
-        "status": Message.Status.FAILED,
-        "content": content,  # as saved: the text flushed before the writer died
-        "finish_reason": "",
-        "usage": None,
-        "time_to_first_token_ms": None,
-        "duration_ms": None,
-        "error": reason,
-    }
-    await get_channel_layer().group_send(conversation_group(conversation_id), {"type": CHAT_EVENT, "event": event})
-
-
-STOP_LISTENER_TIMEOUT = 2.0  # seconds an answer waits for the broker before it streams anyway
-# One stop listener per event loop (a web process has one), subscribed before its first answer streams.
-_listeners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[asyncio.Future, asyncio.Task]]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def _stop_listener_ready() -> None:
-    loop = asyncio.get_running_loop()
-    ready, _ = _listeners.get(loop, (None, None))
-    if ready is None or (ready.done() and ready.exception() is not None):
-        ready = loop.create_future()
-        _listeners[loop] = (ready, loop.create_task(_listen_for_stops(ready), name="generation-stop-listener"))
-    await asyncio.wait_for(asyncio.shield(ready), STOP_LISTENER_TIMEOUT)
-
-
-async def _listen_for_stops(ready: asyncio.Future) -> None:
-    layer = get_channel_layer()
-    try:
-        channel = await layer.new_channel()
-        await layer.group_add(CONTROL_GROUP, channel)
-    except Exception as exc:  # the broker is down: this answer cannot be stopped from elsewhere; the next retries
-        logger.warning("could not subscribe to stop requests: %s", exc)
-        ready.set_exception(exc)
-        return
-    ready.set_result(None)
-    while True:
-        try:
-            message = await layer.receive(channel)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the layer reconnects by itself; keep listening
-            logger.exception("stop listener: receive failed")
-            await asyncio.sleep(1)
-            continue
-        if message.get("type") == STOP_EVENT and (generation := _running_by_hex(message.get("conversation"))):
-            generation.stop()
-
-
-def _running_by_hex(conversation: object) -> Generation | None:
-    try:
-        return _running.get(uuid.UUID(hex=str(conversation)))
-    except ValueError:
-        return None
+publish_closed = stop_control.publish_closed
 
 
 async def _run(generation: Generation) -> None:
@@ -203,7 +141,7 @@ async def _run(generation: Generation) -> None:
     recorder = _Recorder(generation)
     try:
         try:
-            await _stop_listener_ready()
+            await stop_control.listener_ready(running_in)
         except Exception as exc:  # answering matters more than being stoppable from another process
             logger.warning("answer %s starts without listening for stops from elsewhere: %r", request.message_id, exc)
         generation._stream_task = asyncio.create_task(recorder.stream())
@@ -225,14 +163,19 @@ async def _run(generation: Generation) -> None:
                 }
             )
         await recorder.wait_for_flush()
-        if recorder.grounding is not None and outcome.content:
+        cited = recorder.grounding is not None and bool(outcome.content)
+        if cited:
             request.sources = await _cite(outcome.content, recorder.grounding)
+        elif recorder.hit is not None and recorder.hit.sources:
+            request.sources, cited = recorder.hit.sources, True  # a semantic hit skipped retrieval: its citations
+        if cited:
             await generation.publish(
                 {"type": "sources", "message_id": str(request.message_id), "sources": request.sources}
             )
         await finisher.save(request, outcome)
+        if recorder.hit is None and recorder.cache_key is not None:  # before "done": the next request may use it
+            await finisher.keep_in_cache(request, outcome, recorder.cache_key, recorder.probe, recorder.grounding)
         await generation.publish(done_event(request, outcome))
-        await _keep_in_cache(recorder, outcome)
     finally:
         generation.decide_cache("")
         recorder.deltas.stop()
@@ -260,12 +203,15 @@ class _Recorder:
         self.deltas = DeltaBatcher(str(generation.request.message_id), generation.publish)
         self.cache_key: str | None = None
         self.hit: answer_cache.Hit | None = None
+        self.probe = None  # a single-turn question's partition and embedding (semantic cache)
 
     async def stream(self) -> None:
         request = self.generation.request
         message_id = str(request.message_id)
         guard = request.guard
         try:
+            if await self._served_semantically():
+                return
             prompt = await self._grounded_prompt()
             if await self._served_from_cache(prompt):
                 return
@@ -289,6 +235,28 @@ class _Recorder:
             await self.show_held_back()
         except guardrails.CanaryLeak:
             self.cut = True
+
+    async def _served_semantically(self) -> bool:
+        """Before retrieval: a single-turn question that means the same as an earlier one gets that answer."""
+        generation, plan = self.generation, self.generation.request.cache
+        if plan is None or not plan.semantic:
+            return False
+        request = generation.request
+        try:
+            hit, self.probe = await in_db_thread(answer_cache.semantic_lookup)(
+                plan, request.model.name, request.prompt, request.extra, request.max_tokens
+            )
+        except Exception:  # the embedding service or the database is struggling: answer as if there were no cache
+            logger.exception("semantic cache lookup failed for message %s", request.message_id)
+            return False
+        if hit is None:
+            return False
+        self.hit = hit
+        generation.decide_cache("HIT")
+        await self._relay(str(request.message_id), hit.content)
+        self.finish_reason = hit.finish_reason
+        self.usage = llm.Usage(0, 0, estimated=False)
+        return True
 
     async def _served_from_cache(self, prompt: list[dict]) -> bool:
         """A hit is relayed like a model's answer (one piece), with no model tokens; a miss only notes the key."""
@@ -393,7 +361,7 @@ class _Recorder:
             duration_ms=(time.monotonic() - self.started) * 1000,
         )
         if self.hit is not None:
-            result.cached, result.cache_entry_id = answer_cache.EXACT, self.hit.entry_id
+            result.cached, result.cache_entry_id = self.hit.kind, self.hit.entry_id
         if self.cut:
             result.status, result.finish_reason = Message.Status.STOPPED, "content_filter"
             result.error_code = "output_blocked"
@@ -405,29 +373,6 @@ class _Recorder:
         elif self.error is not None:
             result.status, result.error, result.error_code = Message.Status.FAILED, self.error.message, self.error.code
         return result
-
-
-async def _keep_in_cache(recorder: "_Recorder", outcome: Outcome) -> None:
-    """A complete answer from the model is kept for its key (never a hit again, a cut or a failed one)."""
-    request, plan = recorder.generation.request, recorder.generation.request.cache
-    if plan is None or not plan.store or recorder.cache_key is None or recorder.hit is not None:
-        return
-    if outcome.status != Message.Status.COMPLETE or not outcome.content.strip() or outcome.usage is None:
-        return
-    sources = recorder.grounding.sources if recorder.grounding else []
-    try:
-        await in_db_thread(answer_cache.store)(
-            user_id=plan.user_id,
-            key=recorder.cache_key,
-            model=request.model.name,
-            content=outcome.content,
-            finish_reason=outcome.finish_reason,
-            usage=outcome.usage,
-            document_ids=[s["document_id"] for s in sources if s.get("kind") == "document"],
-            origin_id=request.message_id,
-        )
-    except Exception:
-        logger.exception("could not keep answer %s in the cache", request.message_id)
 
 
 async def _cite(answer: str, found: grounding.Grounding) -> list[dict]:

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from chat import llm, message_rows, quotas
+from chat import answer_cache, llm, message_rows, quotas
 from chat.generation.protocol import GenerationRequest, Outcome
 from chat.models import Message
 from chat.safety import screening
@@ -104,6 +104,30 @@ def _record(request: GenerationRequest, outcome: Outcome) -> None:
     # A title summarises an answer: none for an empty or failed one (the next complete answer gets it).
     if request.needs_title and outcome.status == Message.Status.COMPLETE and outcome.content.strip():
         answer_completed.send(sender=None, conversation_id=request.conversation_id)
+
+
+async def keep_in_cache(request: GenerationRequest, outcome: Outcome, key: str, probe, found) -> None:
+    """A complete answer from the model is kept for its key (and question, for the semantic cache); never a cut or
+    failed one. A cache that cannot keep it costs nothing but the next hit."""
+    plan = request.cache
+    if plan is None or not plan.store or outcome.status != Message.Status.COMPLETE or not outcome.content.strip():
+        return
+    sources = found.sources if found else []
+    try:
+        await in_db_thread(answer_cache.store)(
+            user_id=plan.user_id,
+            key=key,
+            model=request.model.name,
+            content=outcome.content,
+            finish_reason=outcome.finish_reason,
+            usage=outcome.usage or llm.Usage(0, 0, estimated=True),
+            document_ids=[s["document_id"] for s in sources if s.get("kind") == "document"],
+            origin_id=request.message_id,
+            probe=probe,
+            sources=request.sources,
+        )
+    except Exception:
+        logger.exception("could not keep answer %s in the cache", request.message_id)
 
 
 @transaction.atomic

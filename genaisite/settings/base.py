@@ -8,6 +8,7 @@ from genaisite.embedded.valkey import valkey_url
 from genaisite.env import (
     env_bool,
     env_choice,
+    env_float,
     env_http_url,
     env_int,
     env_list,
@@ -351,6 +352,9 @@ WEB_DRAIN_SECONDS = env_int("WEB_DRAIN_SECONDS", 8, minimum=0, maximum=60)
 # The exact answer cache (chat/answer_cache.py): on by default for deterministic requests; entries live this long.
 ANSWER_CACHE_ENABLED = env_bool("ANSWER_CACHE_ENABLED", True)
 ANSWER_CACHE_TTL_SECONDS = env_int("ANSWER_CACHE_TTL_SECONDS", 7 * 24 * 3600, minimum=60)
+# Cosine similarity two questions need for the semantic cache (roles opt in): chosen for precision on
+# bench/cache_pairs.csv (bench/cache.py prints precision and recall around it). 1 or more turns it off.
+ANSWER_CACHE_SEMANTIC_THRESHOLD = env_float("ANSWER_CACHE_SEMANTIC_THRESHOLD", 0.9, minimum=0.5, maximum=1.0)
 # Each web process renews a lease in Valkey this often (a third of it); an answer whose process's lease ran out is
 # closed as interrupted at once (core/liveness.py), not after the deadline-sized STALE_AFTER.
 LIVENESS_LEASE_SECONDS = env_int("LIVENESS_LEASE_SECONDS", 10, minimum=2, maximum=300)

@@ -171,3 +171,72 @@ async def test_the_chat_asks_for_the_cache_and_a_hit_is_marked_in_the_done_frame
     assert refused["type"] == "error"
     assert refused["field"] == "cache"
     await socket.disconnect()
+
+
+async def ask_in_new_conversation(owner, key: str, question: str) -> dict:
+    """A single-turn question in a fresh conversation, over the websocket; returns its done frame."""
+    conversation = await db(Conversation.objects.create)(owner=owner, model="fake-echo", documents_mode="none")
+    socket = await open_socket(conversation, key)
+    await socket.send_json_to({"type": "send", "content": question, "cache": True})
+    frames = await frames_until_done(socket)
+    await socket.disconnect()
+    return frames[-1]
+
+
+@pytest.fixture
+def semantic_role():
+    from accounts.models import RolePolicy
+
+    RolePolicy.objects.update(semantic_cache=True)
+
+
+async def test_a_paraphrase_is_served_semantically_and_a_negation_or_another_number_is_not(fake_llm, semantic_role):
+    owner = await db(make_user)()
+    key = await db(make_key)(owner)
+    first = await ask_in_new_conversation(owner, key, "How many vacation days do I get per year?")
+    assert first["cached"] is None
+    calls = fake_llm.completion_calls
+    paraphrase = await ask_in_new_conversation(owner, key, "How many days of vacation do I get each year?")
+    assert paraphrase["cached"] == "semantic"
+    assert paraphrase["content"] == first["content"]
+    assert fake_llm.completion_calls == calls, "no model call for the paraphrase"
+    for different in (
+        "How many vacation days do I not get per year?",  # a negation
+        "How many vacation days do I get per 2 years?",  # a number
+        "How do I reset my password?",  # another question
+    ):
+        answer = await ask_in_new_conversation(owner, key, different)
+        assert answer["cached"] != "semantic", different
+    assert fake_llm.completion_calls == calls + 3
+
+
+async def test_the_semantic_cache_never_crosses_people_or_conversations_with_history(fake_llm, semantic_role):
+    alice, bob = await db(make_user)(), await db(make_user)()
+    alice_key, bob_key = await db(make_key)(alice), await db(make_key)(bob)
+    await ask_in_new_conversation(alice, alice_key, "What does the travel policy say about hotels?")
+    paraphrases = [
+        "What does the travel policy say about hotels?",
+        "what does our travel policy say about hotels",
+        "What does the travel policy state about hotels?",
+        "Tell me what the travel policy says about hotels.",
+        "What is in the travel policy about hotels?",
+    ]
+    for question in paraphrases:
+        answer = await ask_in_new_conversation(bob, bob_key, question)
+        assert answer["cached"] in (None, "exact", "semantic")
+        if answer["cached"]:
+            served = await db(Message.objects.get)(pk=answer["message_id"])
+            entry = await db(AnswerCacheEntry.objects.get)(pk=served.cache_entry_id)
+            assert entry.user_id == bob.pk, "only ever Bob's own earlier answers"
+    alice_entries = await db(lambda: list(AnswerCacheEntry.objects.filter(user=alice)))()
+    assert len(alice_entries) == 1
+    assert alice_entries[0].hits == 0, "Alice's answer was never served to Bob"
+    # A question with history before it is not single-turn: only the exact cache applies there.
+    conversation = await db(Conversation.objects.create)(owner=alice, model="fake-echo", documents_mode="none")
+    socket = await open_socket(conversation, alice_key)
+    await socket.send_json_to({"type": "send", "content": "hello", "cache": True})
+    await frames_until_done(socket)
+    await socket.send_json_to({"type": "send", "content": "What does the travel policy say about hotels?"})
+    later = await frames_until_done(socket)
+    assert later[-1]["cached"] is None
+    await socket.disconnect()
