@@ -19,7 +19,6 @@ Used when the request is deterministic (temperature 0, or a seed) or the client 
 import asyncio
 import hashlib
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,6 +32,7 @@ from accounts.policies import Policy
 from chat import llm, semantic_cache
 from chat.models import AnswerCacheEntry, Message
 from chat.rag.grounding import DocumentScope
+from chat.safety import guardrails
 from core.errors import ServiceError
 from documents.services import document_changed
 
@@ -94,10 +94,7 @@ def plan_for(
 
 
 def request_key(model: str, prompt: list[dict], sampling: dict, max_tokens: int, canary: str | None) -> str:
-    messages = prompt
-    if canary:
-        pattern = re.compile(re.escape(canary), re.IGNORECASE)
-        messages = [m | {"content": pattern.sub("", m["content"])} for m in prompt]
+    messages = [m | {"content": guardrails.without_canary(m["content"], canary)} for m in prompt]
     canonical = json.dumps(
         {"model": model, "messages": messages, "sampling": sampling, "max_tokens": max_tokens},
         sort_keys=True,

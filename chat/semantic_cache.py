@@ -23,6 +23,7 @@ from pgvector.django import CosineDistance
 
 from accounts.models import User
 from chat.rag.grounding import DocumentScope
+from chat.safety import guardrails
 from documents import embeddings
 from documents.models import Document
 from documents.selectors import readable_q
@@ -186,10 +187,7 @@ def _scope_fingerprint(user: User, scope: DocumentScope | None) -> str:
 def partition_key(
     *, user: User, model: str, prompt: list[dict], sampling: dict, max_tokens: int, canary: str | None, scope
 ) -> str:
-    instructions = [m["content"] for m in prompt[:-1]]
-    if canary:
-        pattern = re.compile(re.escape(canary), re.IGNORECASE)
-        instructions = [pattern.sub("", text) for text in instructions]
+    instructions = [guardrails.without_canary(m["content"], canary) for m in prompt[:-1]]
     canonical = json.dumps(
         {
             "user": user.pk,

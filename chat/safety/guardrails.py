@@ -136,6 +136,11 @@ def new_canary() -> str:
     return f"GS-CANARY-{secrets.token_hex(6).upper()}"
 
 
+def without_canary(text: str, canary: str | None) -> str:
+    """``text`` with the canary taken out (it differs per request by design: caches must not see it)."""
+    return re.sub(re.escape(canary), "", text, flags=re.IGNORECASE) if canary else text
+
+
 class CanaryLeak(Exception):
     """The model started to reveal the protected system prompt."""
 

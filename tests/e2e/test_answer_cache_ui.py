@@ -50,7 +50,9 @@ def test_the_same_question_in_a_new_chat_is_answered_from_the_cache_and_can_be_a
     page.locator(".message-assistant .message-cached").wait_for()
 
     page.get_by_role("button", name="regenerate fresh").click()
-    page.wait_for_function("() => document.querySelectorAll('.message-assistant[data-status=\"complete\"]').length === 2")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.message-assistant[data-status=\"complete\"]').length === 2"
+    )
     fresh = page.locator(".message-assistant").nth(1)
     assert fresh.locator(".message-cached").count() == 0, "a fresh answer is the model's"
     screenshot(page, "a fresh answer")
