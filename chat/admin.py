@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from accounts.admin_access import RoleGatedReadOnly
 from accounts.http import client_ip
 from accounts.permissions import can_manage_policies, can_manage_users, can_moderate, can_suspend_users
-from chat import moderation
+from chat import answer_cache, moderation
 from chat.models import (
     AnswerCacheEntry,
     BlockedTopic,
@@ -74,6 +74,24 @@ class AnswerCacheEntryAdmin(AdminsOnly, admin.ModelAdmin):
     @admin.display(description="answer")
     def excerpt(self, entry: AnswerCacheEntry) -> str:
         return entry.content[:80]
+
+    def changelist_view(self, request, extra_context=None):
+        try:
+            totals = answer_cache.counters()
+        except Exception:  # the broker is down: the list still shows
+            totals = None
+        if totals is not None:
+            hits = totals.get("hits_exact", 0) + totals.get("hits_semantic", 0)
+            looked = hits + totals.get("misses", 0)
+            rate = f"{hits / looked:.0%}" if looked else "–"
+            self.message_user(
+                request,
+                f"Hits {hits} (exact {totals.get('hits_exact', 0)}, semantic {totals.get('hits_semantic', 0)}), "
+                f"misses {totals.get('misses', 0)}, hit rate {rate}; model tokens saved: "
+                f"{totals.get('saved_tokens', 0)}.",
+                messages.INFO,
+            )
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(DailyUsage)

@@ -19,6 +19,7 @@ Used when the request is deterministic (temperature 0, or a seed) or the client 
 import asyncio
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,8 +34,11 @@ from chat import llm, semantic_cache
 from chat.models import AnswerCacheEntry, Message
 from chat.rag.grounding import DocumentScope
 from chat.safety import guardrails
+from core import shared_redis
 from core.errors import ServiceError
 from documents.services import document_changed
+
+logger = logging.getLogger(__name__)
 
 EXACT = "exact"
 SEMANTIC = "semantic"
@@ -230,3 +234,24 @@ def purge_expired() -> int:
 @receiver(document_changed)
 def _forget_answers_built_on(sender, document_id, **kwargs) -> None:
     evict_for_document(document_id)
+
+
+COUNTERS = "genaisite:answer-cache:counters"
+
+
+def count(cached: str, saved_tokens: int) -> None:
+    """One request that took part: a hit of its kind (and the model tokens it saved) or a miss; one round trip."""
+    try:
+        pipeline = shared_redis.client().pipeline(transaction=False)
+        pipeline.hincrby(COUNTERS, f"hits_{cached}" if cached else "misses", 1)
+        if saved_tokens:
+            pipeline.hincrby(COUNTERS, "saved_tokens", saved_tokens)
+        pipeline.execute()
+    except Exception:  # counters are for people looking at them; never for the answer
+        logger.warning("could not count an answer-cache %s", cached or "miss")
+
+
+def counters() -> dict[str, int]:
+    """Since the broker's data began: hits by kind, misses and the model tokens hits saved."""
+    raw = shared_redis.client().hgetall(COUNTERS)
+    return {key.decode(): int(value) for key, value in raw.items()}

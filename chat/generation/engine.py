@@ -362,6 +362,7 @@ class _Recorder:
         )
         if self.hit is not None:
             result.cached, result.cache_entry_id = self.hit.kind, self.hit.entry_id
+            result.cache_saved_tokens = self.hit.saved_tokens
         if self.cut:
             result.status, result.finish_reason = Message.Status.STOPPED, "content_filter"
             result.error_code = "output_blocked"

@@ -93,6 +93,8 @@ def _record(request: GenerationRequest, outcome: Outcome) -> None:
             "cache_entry_id": outcome.cache_entry_id,
         },
     )
+    if request.cache is not None and (request.cache.look_up or outcome.cached):
+        answer_cache.count(outcome.cached, outcome.cache_saved_tokens)
     if request.guard is not None:
         screening.record_answer(
             user_id=request.user_id,

@@ -62,6 +62,7 @@ class Outcome:
     withheld: str = ""  # text the output guard kept from the user (where a cut answer began to leak)
     cached: str = ""  # "exact" when served from the answer cache (no model tokens)
     cache_entry_id: int | None = None
+    cache_saved_tokens: int = 0  # the model tokens the cached answer cost when it was written
 
 
 def done_event(request: GenerationRequest, outcome: Outcome) -> dict:

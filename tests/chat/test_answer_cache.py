@@ -1,6 +1,8 @@
 """The exact answer cache, on a real web process and the real database: a repeated deterministic request is answered
 without the model, through every path, to its own asker only, and what it was built on can take it away."""
 
+import json
+
 import httpx
 import pytest
 from channels.db import database_sync_to_async as db
@@ -35,8 +37,6 @@ def ask(url: str, key: str, *, headers: dict | None = None, stream: bool = False
 
 
 def streamed(response: httpx.Response) -> str:
-    import json
-
     chunks = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")]
     return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
 
@@ -61,6 +61,9 @@ def test_a_repeated_deterministic_request_is_served_from_the_cache_streamed_or_n
     assert served.count() == 2, "a hit is saved as a message like any other"
     assert {m.content for m in served} == {ANSWER}
     assert all(m.cache_entry_id == entry.pk for m in served)
+    counted = answer_cache.counters()
+    assert (counted["hits_exact"], counted["misses"]) == (2, 1)
+    assert counted["saved_tokens"] == 2 * (entry.prompt_tokens + entry.completion_tokens) > 0
 
 
 def test_a_hit_survives_a_restart_of_the_web_process(app, fake_llm, daphne_server):
@@ -173,9 +176,9 @@ async def test_the_chat_asks_for_the_cache_and_a_hit_is_marked_in_the_done_frame
     await socket.disconnect()
 
 
-async def ask_in_new_conversation(owner, key: str, question: str) -> dict:
+async def ask_in_new_conversation(owner, key: str, question: str, documents_mode: str = "none") -> dict:
     """A single-turn question in a fresh conversation, over the websocket; returns its done frame."""
-    conversation = await db(Conversation.objects.create)(owner=owner, model="fake-echo", documents_mode="none")
+    conversation = await db(Conversation.objects.create)(owner=owner, model="fake-echo", documents_mode=documents_mode)
     socket = await open_socket(conversation, key)
     await socket.send_json_to({"type": "send", "content": question, "cache": True})
     frames = await frames_until_done(socket)
@@ -210,10 +213,37 @@ async def test_a_paraphrase_is_served_semantically_and_a_negation_or_another_num
     assert fake_llm.completion_calls == calls + 3
 
 
+def private_document(owner, text: str):
+    from documents.embeddings import embed_texts
+
+    return add_document(owner, [text], vectors=list(embed_texts([text])), title="Travel policy")
+
+
+async def test_an_answer_built_on_a_document_is_served_until_the_document_is_deleted(fake_llm):
+    owner = await db(make_user)()
+    key = await db(make_key)(owner)
+    document = await db(private_document)(owner, "The travel policy: hotels up to 150 euros a night are reimbursed.")
+    question = "What does the travel policy say about hotels?"
+    first = await ask_in_new_conversation(owner, key, question, documents_mode="all")
+    assert first["cached"] is None
+    entry = await db(AnswerCacheEntry.objects.get)(user=owner)
+    assert entry.document_ids == [document.pk], "the entry knows the document it was built on"
+    again = await ask_in_new_conversation(owner, key, question, documents_mode="all")
+    assert again["cached"] == "exact"
+    await db(document_delete)(document=document)
+    assert not await db(AnswerCacheEntry.objects.exists)()
+    after = await ask_in_new_conversation(owner, key, question, documents_mode="all")
+    assert after["cached"] is None, "the document is gone: so is every answer built on it"
+
+
 async def test_the_semantic_cache_never_crosses_people_or_conversations_with_history(fake_llm, semantic_role):
     alice, bob = await db(make_user)(), await db(make_user)()
     alice_key, bob_key = await db(make_key)(alice), await db(make_key)(bob)
-    await ask_in_new_conversation(alice, alice_key, "What does the travel policy say about hotels?")
+    secret = await db(private_document)(alice, "The travel policy: hotels up to 150 euros a night are reimbursed.")
+    built_on_secret = await ask_in_new_conversation(
+        alice, alice_key, "What does the travel policy say about hotels?", documents_mode="all"
+    )
+    assert built_on_secret["cached"] is None
     paraphrases = [
         "What does the travel policy say about hotels?",
         "what does our travel policy say about hotels",
@@ -224,12 +254,14 @@ async def test_the_semantic_cache_never_crosses_people_or_conversations_with_his
     for question in paraphrases:
         answer = await ask_in_new_conversation(bob, bob_key, question)
         assert answer["cached"] in (None, "exact", "semantic")
+        served = await db(Message.objects.get)(pk=answer["message_id"])
+        assert str(secret.pk) not in json.dumps(served.sources), "nothing of Alice's private document reaches Bob"
         if answer["cached"]:
-            served = await db(Message.objects.get)(pk=answer["message_id"])
             entry = await db(AnswerCacheEntry.objects.get)(pk=served.cache_entry_id)
             assert entry.user_id == bob.pk, "only ever Bob's own earlier answers"
     alice_entries = await db(lambda: list(AnswerCacheEntry.objects.filter(user=alice)))()
     assert len(alice_entries) == 1
+    assert alice_entries[0].document_ids == [secret.pk]
     assert alice_entries[0].hits == 0, "Alice's answer was never served to Bob"
     # A question with history before it is not single-turn: only the exact cache applies there.
     conversation = await db(Conversation.objects.create)(owner=alice, model="fake-echo", documents_mode="none")
@@ -240,3 +272,22 @@ async def test_the_semantic_cache_never_crosses_people_or_conversations_with_his
     later = await frames_until_done(socket)
     assert later[-1]["cached"] is None
     await socket.disconnect()
+
+
+def test_admins_see_what_the_cache_holds_with_its_counters_and_can_purge_it(client):
+    admin, member = make_user(Role.ADMIN), make_user()
+    entry = AnswerCacheEntry.objects.create(user=member, key="k" * 64, model="m", content="kept answer")
+    answer_cache.count("exact", 42)
+    answer_cache.count("", 0)
+    client.force_login(admin)
+    page = client.get("/admin/chat/answercacheentry/")
+    assert page.status_code == 200
+    assert "kept answer" in page.text
+    assert "Hits 1 (exact 1, semantic 0), misses 1, hit rate 50%; model tokens saved: 42." in page.text
+    purge = client.post(
+        "/admin/chat/answercacheentry/", {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"}
+    )
+    assert purge.status_code == 302
+    assert not AnswerCacheEntry.objects.exists()
+    client.force_login(make_user(Role.MODERATOR))
+    assert client.get("/admin/chat/answercacheentry/").status_code == 403, "moderators do not read answers"
