@@ -46,12 +46,11 @@ SEMANTIC = "semantic"
 
 @dataclass(frozen=True)
 class CachePlan:
-    """How one request uses the cache: whose entries, whether to look (a fresh answer does not), whether to keep the
-    answer it gets, and the canary to leave out of the key."""
+    """How one request uses the cache: whose entries, whether to look (a fresh answer does not; its answer is kept
+    all the same), and the canary to leave out of the key."""
 
     user_id: int
     look_up: bool = True
-    store: bool = True
     canary: str | None = None
     semantic: bool = False  # the role allows the semantic cache (single-turn questions only)
     scope: DocumentScope | None = None  # the documents the answer may be grounded in (part of the partition)
@@ -94,7 +93,7 @@ def plan_for(
         return None
     fresh = asked is False or "no-cache" in directives
     semantic = policy.semantic_cache and settings.ANSWER_CACHE_SEMANTIC_THRESHOLD < 1
-    return CachePlan(user_id=user_id, look_up=not fresh, store=True, canary=canary, semantic=semantic, scope=scope)
+    return CachePlan(user_id=user_id, look_up=not fresh, canary=canary, semantic=semantic, scope=scope)
 
 
 def request_key(model: str, prompt: list[dict], sampling: dict, max_tokens: int, canary: str | None) -> str:
@@ -156,7 +155,10 @@ def semantic_lookup(plan: CachePlan, model: str, prompt: list[dict], sampling: d
         return _hit(same, EXACT), None
     probe = semantic_cache.probe(partition, question)
     entry = semantic_cache.nearest(probe, entries) if plan.look_up else None
-    return (_hit(entry, SEMANTIC), probe) if entry is not None else (None, probe)
+    if entry is None:
+        return None, probe
+    _count_hit(entry.pk)
+    return _hit(entry, SEMANTIC), probe
 
 
 def _hit(entry: AnswerCacheEntry, kind: str) -> Hit:

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db.models import F
-from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from accounts.models import User
@@ -234,7 +232,4 @@ def nearest(probe_: Probe, fresh_entries):
     )
     if entry is None or 1 - entry.distance < settings.ANSWER_CACHE_SEMANTIC_THRESHOLD:
         return None
-    if not agrees(probe_.question, entry.question):
-        return None
-    type(entry).objects.filter(pk=entry.pk).update(hits=F("hits") + 1, last_hit_at=timezone.now())
-    return entry
+    return entry if agrees(probe_.question, entry.question) else None

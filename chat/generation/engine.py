@@ -251,15 +251,11 @@ class _Recorder:
             return False
         if hit is None:
             return False
-        self.hit = hit
-        generation.decide_cache("HIT")
-        await self._relay(str(request.message_id), hit.content)
-        self.finish_reason = hit.finish_reason
-        self.usage = llm.Usage(0, 0, estimated=False)
+        await self._serve(hit)
         return True
 
     async def _served_from_cache(self, prompt: list[dict]) -> bool:
-        """A hit is relayed like a model's answer (one piece), with no model tokens; a miss only notes the key."""
+        """After retrieval: the very same final request as an earlier one gets its answer; a miss notes the key."""
         generation, plan = self.generation, self.generation.request.cache
         if plan is None:
             generation.decide_cache("")
@@ -268,17 +264,24 @@ class _Recorder:
         self.cache_key = answer_cache.request_key(
             request.model.name, prompt, request.extra, request.max_tokens, plan.canary
         )
+        hit = None
         try:
-            self.hit = await in_db_thread(answer_cache.lookup)(plan.user_id, self.cache_key) if plan.look_up else None
+            hit = await in_db_thread(answer_cache.lookup)(plan.user_id, self.cache_key) if plan.look_up else None
         except Exception:  # the cache is an optimisation: a failed lookup is a miss
             logger.exception("answer cache lookup failed for message %s", request.message_id)
-        generation.decide_cache("HIT" if self.hit else "MISS")
-        if self.hit is None:
+        if hit is None:
+            generation.decide_cache("MISS")
             return False
-        await self._relay(str(request.message_id), self.hit.content)
-        self.finish_reason = self.hit.finish_reason
-        self.usage = llm.Usage(0, 0, estimated=False)
+        await self._serve(hit)
         return True
+
+    async def _serve(self, hit: answer_cache.Hit) -> None:
+        """A hit is relayed like a model's answer (one piece), finished as it was, with no model tokens."""
+        self.hit = hit
+        self.generation.decide_cache("HIT")
+        await self._relay(str(self.generation.request.message_id), hit.content)
+        self.finish_reason = hit.finish_reason
+        self.usage = llm.Usage(0, 0, estimated=False)
 
     async def _grounded_prompt(self) -> list[dict]:
         request = self.generation.request

@@ -112,7 +112,7 @@ async def keep_in_cache(request: GenerationRequest, outcome: Outcome, key: str, 
     """A complete answer from the model is kept for its key (and question, for the semantic cache); never a cut or
     failed one. A cache that cannot keep it costs nothing but the next hit."""
     plan = request.cache
-    if plan is None or not plan.store or outcome.status != Message.Status.COMPLETE or not outcome.content.strip():
+    if plan is None or outcome.status != Message.Status.COMPLETE or not outcome.content.strip():
         return
     sources = found.sources if found else []
     try:
