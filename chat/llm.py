@@ -41,6 +41,7 @@ class ModelConfig:
     max_output_tokens: int
     health_url: str = ""
     cache: bool = True
+    tools: str = "native"  # "native", "emulated" or "none" (genaisite.env.TOOL_MODES)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Chunk:
     text: str = ""
     finish_reason: str | None = None
     usage: Usage | None = None
+    tool_calls: list[dict] | None = None  # on the last chunk: the calls a native tools backend made, whole
 
 
 class LLMError(ServiceError):
@@ -194,7 +196,7 @@ def _parse_event(line: str) -> dict | None:
     return chunk
 
 
-def _read_chunk(chunk: dict) -> tuple[str, str | None, Usage | None]:
+def _read_chunk(chunk: dict, calls: "_ToolCallPieces") -> tuple[str, str | None, Usage | None]:
     usage = chunk.get("usage")
     reported = Usage(int(usage["prompt_tokens"]), int(usage["completion_tokens"]), False) if usage else None
     choices = chunk.get("choices") or []
@@ -202,7 +204,35 @@ def _read_chunk(chunk: dict) -> tuple[str, str | None, Usage | None]:
         return "", None, reported
     choice = choices[0]
     delta = choice.get("delta") or {}
+    if delta.get("tool_calls"):
+        calls.add(delta["tool_calls"])
     return delta.get("content") or "", choice.get("finish_reason"), reported
+
+
+class _ToolCallPieces:
+    """A native backend streams each call in pieces (id and name first, then the arguments' text in fragments),
+    keyed by index: put back together here, so every caller sees whole calls."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, dict] = {}
+
+    def add(self, pieces: object) -> None:
+        if not isinstance(pieces, list):
+            raise LLMError("upstream_malformed", "The model server sent tool calls we could not read.")
+        for piece in pieces:
+            if not isinstance(piece, dict):
+                raise LLMError("upstream_malformed", "The model server sent tool calls we could not read.")
+            call = self.calls.setdefault(
+                int(piece.get("index", len(self.calls))),
+                {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+            )
+            call["id"] = piece.get("id") or call["id"]
+            function = piece.get("function") or {}
+            call["function"]["name"] += function.get("name") or ""
+            call["function"]["arguments"] += function.get("arguments") or ""
+
+    def whole(self) -> list[dict] | None:
+        return [self.calls[index] for index in sorted(self.calls)] or None
 
 
 async def stream_chat(model: ModelConfig, messages: list[dict], *, max_tokens: int, **extra) -> AsyncIterator[Chunk]:
@@ -258,6 +288,7 @@ async def _stream_once(model: ModelConfig, messages: list[dict], max_tokens: int
     produced = 0
     usage: Usage | None = None
     finish_reason: str | None = None
+    calls = _ToolCallPieces()
     try:
         async with contextlib.AsyncExitStack() as stack:
             response = await _open_stream(model, messages, max_tokens, extra)
@@ -270,7 +301,7 @@ async def _stream_once(model: ModelConfig, messages: list[dict], max_tokens: int
                 if chunk.get("done"):
                     await _finish_reading(lines)
                     break
-                text, finished, reported = _read_chunk(chunk)
+                text, finished, reported = _read_chunk(chunk, calls)
                 usage = reported or usage
                 finish_reason = finished or finish_reason
                 if text:
@@ -282,12 +313,13 @@ async def _stream_once(model: ModelConfig, messages: list[dict], max_tokens: int
         raise _as_llm_error(exc) from exc
     if finish_reason is None:
         raise LLMError("upstream_cut", "The model server ended the answer before finishing it.", retryable=True)
-    if produced == 0:
+    tool_calls = calls.whole()
+    if produced == 0 and not tool_calls:
         raise LLMError("upstream_empty", "The model server sent an empty answer.", retryable=True)
     if usage is None:
         # Most servers stream one token per chunk; the prompt is estimated from its text.
         usage = Usage(estimate_prompt_tokens(messages), produced, estimated=True)
-    yield Chunk(finish_reason=finish_reason, usage=usage)
+    yield Chunk(finish_reason=finish_reason, usage=usage, tool_calls=tool_calls)
 
 
 async def complete(model: ModelConfig, messages: list[dict], *, max_tokens: int, deadline: float | None = None) -> str:

@@ -21,7 +21,7 @@ OPEN_STATUSES = ("pending", "streaming")
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, model, usage_estimated, finish_reason, error, sources, "
-    "reserved_tokens, writer, created_at, updated_at"
+    "reserved_tokens, writer, tool_calls, tool_call_id, created_at, updated_at"
 )
 INTERRUPTED = "The answer was interrupted (the server restarted)."
 
@@ -36,8 +36,14 @@ def _message_row(
     at: datetime,
     reserved: int = 0,
     writer: str = "",
+    tool_calls: list[dict] | None = None,
+    tool_call_id: str = "",
 ):
-    return [message_id, conversation_id, role, content, status, model, False, "", "", "[]", reserved, writer, at, at]
+    calls = json.dumps(tool_calls or [])
+    return [
+        *(message_id, conversation_id, role, content, status, model, False, "", "", "[]", reserved, writer),
+        *(calls, tool_call_id, at, at),
+    ]
 
 
 def _pending_answer_row(answer_id, conversation_id, model: str, at: datetime, reserved_tokens: int) -> list:
@@ -71,7 +77,9 @@ def exchange_insert(
     rows = [
         # Distinct, increasing timestamps keep the order of messages written in the same instant.
         _message_row(
-            uuid.uuid4(), conversation_id, m["role"], m["content"], "complete", "", now + timedelta(microseconds=i)
+            *(uuid.uuid4(), conversation_id, m["role"], m["content"], "complete", "", now + timedelta(microseconds=i)),
+            tool_calls=m.get("tool_calls"),
+            tool_call_id=m.get("tool_call_id", ""),
         )
         for i, m in enumerate(messages)
     ]
@@ -218,7 +226,7 @@ def answer_save(
             " answer AS ("
             "  UPDATE chat_message SET content = %s, status = %s, error = %s, finish_reason = %s,"
             "   prompt_tokens = %s, completion_tokens = %s, usage_estimated = %s, time_to_first_token_ms = %s,"
-            "   duration_ms = %s, sources = %s::jsonb, reserved_tokens = 0, cached = %s,"
+            "   duration_ms = %s, sources = %s::jsonb, reserved_tokens = 0, cached = %s, tool_calls = %s::jsonb,"
             "   cache_entry_id = (SELECT id FROM chat_answercacheentry WHERE id = %s),"
             "   updated_at = %s WHERE id = %s),"
             " conversation AS (UPDATE chat_conversation SET updated_at = %s WHERE id = %s),"
@@ -245,6 +253,7 @@ def answer_save(
                 outcome["duration_ms"],
                 json.dumps(sources),
                 outcome.get("cached", ""),
+                json.dumps(outcome.get("tool_calls") or []),
                 outcome.get("cache_entry_id"),
                 now,
                 message_id,

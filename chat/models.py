@@ -43,6 +43,7 @@ class Message(models.Model):
         USER = "user", "User"
         ASSISTANT = "assistant", "Assistant"
         SYSTEM = "system", "System"
+        TOOL = "tool", "Tool result"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -78,6 +79,9 @@ class Message(models.Model):
     cache_entry = models.ForeignKey(
         "AnswerCacheEntry", null=True, blank=True, on_delete=models.SET_NULL, related_name="served"
     )
+    # An assistant message's tool calls (OpenAI's shape); a tool result's call id.
+    tool_calls = models.JSONField(default=list, blank=True)
+    tool_call_id = models.CharField(max_length=100, blank=True, default="")
     # Set by a moderator: the text stays for the record but is no longer shown or sent to the model.
     hidden_at = models.DateTimeField(null=True, blank=True)
     hidden_reason = models.CharField(max_length=300, blank=True, db_default="")

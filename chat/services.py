@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import can_fetch_web
-from chat import admission, answer_cache, llm, message_rows, prompts
-from chat.generation import engine, finisher, protocol
+from chat import admission, answer_cache, llm, message_rows, prompts, structured
+from chat.generation import constrained, engine, finisher, protocol
 from chat.models import Conversation, Message
 from chat.rag import grounding
 from chat.safety import guardrails
@@ -169,11 +169,13 @@ async def reply_start(
     subscribe: bool = False,
     cache: bool | None = None,
     cache_control: str = "",
+    output_format: structured.OutputFormat | None = None,
 ) -> Reply:
     """Admit and record the user's message, then start the answer. Returns at once; the answer streams in its own
-    task."""
+    task. ``output_format``: the answer must be JSON (of a schema), checked before it is shown."""
     text = validate_content(content)
     config = llm.model_config(model or conversation.model)
+    output = constrained.contract_for(config, output_format, None, tool_history=False)
     if engine.running_in(conversation.pk) is not None:  # the common case, answered without the database
         raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
     ids = (uuid.uuid4(), uuid.uuid4())
@@ -224,6 +226,7 @@ async def reply_start(
                 canary=canary,
                 scope=opened.scope,
             ),
+            output=output,
         )
     )
     events = running.subscribe() if subscribe else None  # before any await, so no event can slip past
@@ -271,7 +274,12 @@ def started_event(turn: Turn) -> dict:
 
 
 async def exchange_start(
-    admitted: admission.Admission, *, extra: dict, source: str, cache: answer_cache.CachePlan | None = None
+    admitted: admission.Admission,
+    *,
+    extra: dict,
+    source: str,
+    cache: answer_cache.CachePlan | None = None,
+    output: constrained.OutputContract | None = None,
 ) -> Reply:
     """An OpenAI-style request: the caller sends the whole prompt; it is recorded as a new conversation.
 
@@ -301,6 +309,7 @@ async def exchange_start(
             extra=extra,
             persisted=persisted,
             cache=cache,
+            output=output,
         )
     )
     turn = Turn(

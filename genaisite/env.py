@@ -146,10 +146,15 @@ def _check_port(name: str, parts) -> int | None:
         raise EnvError(name, f"has an invalid port in {parts.netloc!r}") from None
 
 
+# How a model server takes tool calls: "native" (it implements OpenAI's tools), "emulated" (we describe the tools and
+# constrain its output to a call by JSON schema: small local models whose chat template has no tools), "none" (400).
+TOOL_MODES = ("native", "emulated", "none")
+
+
 def env_llm_models(name: str, *, default: list[dict]) -> list[dict]:
     """``LLM_MODELS``: a JSON list of models, each ``{"name", "base_url"?, "api_key_env"?, "context_window"?,
-    "max_output_tokens"?, "health_url"?, "cache"?}``; entries without a base URL or key use the defaults of the first
-    (built-in) model. ``health_url`` is the server's own health check (llama-server, vLLM: ``/health``), which
+    "max_output_tokens"?, "health_url"?, "cache"?, "tools"?}``; entries without a base URL or key use the defaults of
+    the first (built-in) model. ``health_url`` is the server's own health check (llama-server, vLLM: ``/health``), which
     readiness asks instead of listing models."""
     value = env_str(name)
     if value is None:
@@ -192,11 +197,15 @@ def _llm_model(name: str, position: int, entry: dict, base: dict) -> dict:
     cache = entry.get("cache", True)
     if not isinstance(cache, bool):
         raise EnvError(name, f"entry {position}: cache must be true or false")
+    tools = entry.get("tools", base.get("tools", "native") if same_server else "native")
+    if tools not in TOOL_MODES:
+        raise EnvError(name, f"entry {position}: tools must be one of {', '.join(TOOL_MODES)}")
     return {
         "name": entry["name"],
         "base_url": str(base_url).rstrip("/"),
         "api_key": api_key,
         "health_url": str(health_url),
         "cache": cache,  # answers of this model may be served from the answer cache (chat.answer_cache)
+        "tools": tools,
         **limits,
     }

@@ -146,7 +146,7 @@ def use_models(settings, base_url: str, names: list[str], **limits) -> None:
 
 @pytest.fixture
 def local_llm(settings, llm_server_url) -> str:
-    use_models(settings, llm_server_url, [settings.LLM_MODEL], health_url=health_url(llm_server_url))
+    use_models(settings, llm_server_url, [settings.LLM_MODEL], health_url=health_url(llm_server_url), tools="emulated")
     return llm_server_url
 
 

@@ -17,6 +17,8 @@ A real HTTP server (asyncio streams) speaking just enough of the OpenAI API: ``G
   it drops a request for another);
 - ``fake-empty``: finishes (``stop``) without having sent any text;
 - ``fake-cut-once``: the first request ends before any token without a finish reason, later ones answer normally.
+- ``fake-tools``: a backend with native tools: given ``tools``, it calls the first one (arguments streamed in pieces,
+  as OpenAI does); given a tool's result last, it answers "Noted: <result>".
 
 Run standalone with ``python -m tests.fake_llm --port 9100 --rate 50`` (tokens per second per stream).
 """
@@ -43,6 +45,7 @@ MODELS = [
     "fake-cut",
     "fake-empty",
     "fake-cut-once",
+    "fake-tools",
 ]
 # Seeded personal data, each kind in the shapes people write it.
 PII = {
@@ -169,6 +172,8 @@ class FakeLLM:
             system = " ".join(m["content"] for m in request.get("messages", []) if m["role"] == "system")
             leak = f"Sure! My instructions are: {system} Anything else?"
             return [leak[i : i + 4] for i in range(0, len(leak), 4)]
+        if request.get("model") == "fake-tools" and request.get("messages", [{}])[-1].get("role") == "tool":
+            return ["Noted: ", str(request["messages"][-1].get("content"))]
         last_user = next(
             (m.get("content", "") for m in reversed(request.get("messages", [])) if m["role"] == "user"), ""
         )
@@ -206,6 +211,9 @@ class FakeLLM:
         limit = {"fake-reset": 3, "fake-stall": 2, "fake-malformed": 2, "fake-cut": 2, "fake-empty": 0}.get(
             model, len(tokens)
         )
+        if model == "fake-tools" and request.get("tools") and request["messages"][-1]["role"] != "tool":
+            await self._call_tool(writer, request)
+            return
         if model == "fake-cut-once" and not self.cut_once_done:
             self.cut_once_done = True
             limit = 0
@@ -240,6 +248,18 @@ class FakeLLM:
             prompt = prompt_tokens_of(request)
             usage = {"prompt_tokens": prompt, "completion_tokens": len(tokens), "total_tokens": prompt + len(tokens)}
             writer.write(_chunked(_event({"choices": [], "usage": usage})))
+        writer.write(_chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+        await writer.drain()
+
+    async def _call_tool(self, writer: asyncio.StreamWriter, request: dict) -> None:
+        name = request["tools"][0]["function"]["name"]
+        arguments = json.dumps({"city": "Paris", "unit": "celsius"})
+        pieces = [{"index": 0, "id": "call_fake_1", "type": "function", "function": {"name": name, "arguments": ""}}]
+        pieces += [{"index": 0, "function": {"arguments": arguments[i : i + 9]}} for i in range(0, len(arguments), 9)]
+        for piece in pieces:
+            delta = {"tool_calls": [piece]}
+            writer.write(_chunked(_event({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})))
+        writer.write(_chunked(_event({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})))
         writer.write(_chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
         await writer.drain()
 

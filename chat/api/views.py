@@ -15,7 +15,7 @@ from accounts.api.negotiation import AnswersInItsOwnType
 from accounts.api.pagination import ApiPagination
 from accounts.api.schema import errors
 from accounts.models import ApiKey, ApiKeyScope
-from chat import admission, answer_cache, moderation, selectors, services
+from chat import admission, answer_cache, moderation, selectors, services, structured
 from chat.api.schema import MESSAGE_CREATE_RESPONSES, UsageOutput
 from chat.generation import engine
 from chat.models import Conversation, Message
@@ -156,6 +156,13 @@ class MessageListCreateView(AsyncAPIView):
             help_text="true: answer from the cache of your earlier answers when the request is the same; false: a "
             "fresh answer (Cache-Control: no-cache does the same).",
         )
+        response_format = serializers.JSONField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="OpenAI's response_format: {'type': 'json_object'} or {'type': 'json_schema', 'json_schema': "
+            "{'name', 'schema'}}. The answer is checked against it before it is shown; 422 if the model fails twice.",
+        )
 
     @extend_schema(responses=MessageSerializer(many=True), summary="A conversation's messages, oldest first")
     async def get(self, request: Request, conversation_id: str) -> Response:
@@ -180,6 +187,7 @@ class MessageListCreateView(AsyncAPIView):
             subscribe=True,
             cache=data.validated_data["cache"],
             cache_control=request.headers.get("Cache-Control", ""),
+            output_format=structured.parse_response_format(data.validated_data["response_format"]),
         )
         running, events = reply.generation, reply.events
         if data.validated_data["stream"]:
@@ -193,8 +201,11 @@ class MessageListCreateView(AsyncAPIView):
         body = MessageSerializer(message).data
         if message.status == Message.Status.FAILED:
             outcome = running.outcome
-            error = {"code": outcome.error_code if outcome else "failed", "message": message.error}
-            return Response({"error": error, "message": body}, status=status.HTTP_502_BAD_GATEWAY)
+            code = outcome.error_code if outcome else "failed"
+            failed = (
+                status.HTTP_422_UNPROCESSABLE_ENTITY if code == structured.FAILED_CODE else status.HTTP_502_BAD_GATEWAY
+            )
+            return Response({"error": {"code": code, "message": message.error}, "message": body}, status=failed)
         return await answer_cache.with_cache_header(Response(body, status=status.HTTP_201_CREATED), running)
 
 

@@ -17,7 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import answer_cache, llm
-from chat.generation import finisher, stop_control
+from chat.generation import constrained, finisher, stop_control
 from chat.generation.delta_batching import DeltaBatcher
 from chat.generation.protocol import (
     CHAT_EVENT,
@@ -204,6 +204,8 @@ class _Recorder:
         self.cache_key: str | None = None
         self.hit: answer_cache.Hit | None = None
         self.probe = None  # a single-turn question's partition and embedding (semantic cache)
+        self.tool_calls: list[dict] = []
+        self.rejected = ""  # output that failed its format twice: saved with the failed answer, never shown
 
     async def stream(self) -> None:
         request = self.generation.request
@@ -215,7 +217,13 @@ class _Recorder:
             prompt = await self._grounded_prompt()
             if await self._served_from_cache(prompt):
                 return
-            chunks = llm.stream_chat(request.model, prompt, max_tokens=request.max_tokens, **request.extra)
+            contract, extra = request.output, request.extra
+            if contract is not None and contract.enforced is not None:
+                await self._checked(prompt)
+                return
+            if contract is not None:
+                prompt, extra = contract.backend_prompt(prompt), {**extra, **contract.backend_fields()}
+            chunks = llm.stream_chat(request.model, prompt, max_tokens=request.max_tokens, **extra)
             try:
                 async for chunk in chunks:
                     if chunk.text:
@@ -226,6 +234,7 @@ class _Recorder:
                     if chunk.usage is not None:
                         self.usage = chunk.usage
                         self.finish_reason = chunk.finish_reason or ""
+                        self.tool_calls = chunk.tool_calls or []
             finally:
                 await chunks.aclose()  # a cut answer leaves the upstream mid-stream: hang up on it now
             if guard and (rest := guard.finish()):
@@ -236,10 +245,26 @@ class _Recorder:
         except guardrails.CanaryLeak:
             self.cut = True
 
+    async def _checked(self, prompt: list[dict]) -> None:
+        """An answer that must meet a format: shown whole once it does (chat.generation.constrained)."""
+        request = self.generation.request
+        result = await constrained.checked_answer(
+            request.model, prompt, max_tokens=request.max_tokens, extra=request.extra, contract=request.output
+        )
+        self.pieces += result.pieces
+        self.usage, self.finish_reason, self.tool_calls = result.usage, result.finish_reason, result.tool_calls
+        if result.error is not None:
+            self.error, self.rejected = result.error, result.rejected
+            return
+        guard = request.guard
+        shown = guard.feed(result.content) + guard.finish() if guard else result.content
+        if shown:
+            await self._relay(str(request.message_id), shown)
+
     async def _served_semantically(self) -> bool:
         """Before retrieval: a single-turn question that means the same as an earlier one gets that answer."""
         generation, plan = self.generation, self.generation.request.cache
-        if plan is None or not plan.semantic:
+        if plan is None or not plan.semantic or generation.request.output is not None:  # same meaning, other format
             return False
         request = generation.request
         try:
@@ -257,12 +282,13 @@ class _Recorder:
     async def _served_from_cache(self, prompt: list[dict]) -> bool:
         """After retrieval: the very same final request as an earlier one gets its answer; a miss notes the key."""
         generation, plan = self.generation, self.generation.request.cache
-        if plan is None:
+        if plan is None or _calls_tools(generation.request):  # an entry keeps text, not tool calls
             generation.decide_cache("")
             return False
         request = generation.request
+        output = request.output.backend_fields() if request.output is not None else {}
         self.cache_key = answer_cache.request_key(
-            request.model.name, prompt, request.extra, request.max_tokens, plan.canary
+            request.model.name, prompt, {**request.extra, **output}, request.max_tokens, plan.canary
         )
         hit = None
         try:
@@ -357,11 +383,12 @@ class _Recorder:
         ttft = (self.first_token_at - self.started) * 1000 if self.first_token_at else None
         result = Outcome(
             status=Message.Status.COMPLETE,
-            content=text,
+            content=text or self.rejected,
             finish_reason=self.finish_reason,
             usage=usage,
             time_to_first_token_ms=ttft,
             duration_ms=(time.monotonic() - self.started) * 1000,
+            tool_calls=self.tool_calls,
         )
         if self.hit is not None:
             result.cached, result.cache_entry_id = self.hit.kind, self.hit.entry_id
@@ -377,6 +404,10 @@ class _Recorder:
         elif self.error is not None:
             result.status, result.error, result.error_code = Message.Status.FAILED, self.error.message, self.error.code
         return result
+
+
+def _calls_tools(request: GenerationRequest) -> bool:
+    return request.output is not None and request.output.tools is not None
 
 
 async def _cite(answer: str, found: grounding.Grounding) -> list[dict]:

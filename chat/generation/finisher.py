@@ -91,6 +91,7 @@ def _record(request: GenerationRequest, outcome: Outcome) -> None:
             "duration_ms": outcome.duration_ms,
             "cached": outcome.cached,
             "cache_entry_id": outcome.cache_entry_id,
+            "tool_calls": outcome.tool_calls,
         },
     )
     if request.cache is not None and (request.cache.look_up or outcome.cached):

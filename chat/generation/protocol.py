@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from chat import llm
 from chat.admission import Admission
 from chat.answer_cache import CachePlan
+from chat.generation.constrained import OutputContract
 from chat.rag import grounding
 from chat.safety import guardrails
 
@@ -42,6 +43,8 @@ class GenerationRequest:
     guard: guardrails.OutputGuard | None = None
     # Whether (and for whom) the answer cache serves or keeps this answer; None: it does not take part.
     cache: CachePlan | None = None
+    # A response format and/or tools (chat.generation.constrained); None: plain text.
+    output: OutputContract | None = None
 
     user_id = property(lambda self: self.admission.user.pk)
     model = property(lambda self: self.admission.model)
@@ -63,6 +66,7 @@ class Outcome:
     cached: str = ""  # "exact" when served from the answer cache (no model tokens)
     cache_entry_id: int | None = None
     cache_saved_tokens: int = 0  # the model tokens the cached answer cost when it was written
+    tool_calls: list[dict] = field(default_factory=list)  # in OpenAI's shape, whole
 
 
 def done_event(request: GenerationRequest, outcome: Outcome) -> dict:
@@ -85,4 +89,5 @@ def done_event(request: GenerationRequest, outcome: Outcome) -> dict:
         "duration_ms": outcome.duration_ms,
         "error": outcome.error,
         "cached": outcome.cached or None,
+        "tool_calls": outcome.tool_calls or None,
     }

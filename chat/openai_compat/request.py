@@ -1,18 +1,38 @@
 """``POST /v1/chat/completions`` bodies, checked field by field before anything reaches a model server.
 
 Every field we act on is typed and range-checked here (OpenAI's documented ranges), so a client mistake is a 400
-naming the field, never the model server's internal validation text relayed as a 502. Fields we do not act on are
-ignored, as OpenAI-compatible servers commonly do.
+naming the field, never the model server's internal validation text relayed as a 502. Nothing is silently ignored:
+a field we do not support is a 400 naming it (an agent framework that sends ``logprobs`` learns at once that it gets
+none, not later from a missing value). docs/openai-compat.md lists what is supported.
 """
 
 import json
 import math
 from dataclasses import dataclass, field
 
+from chat import structured, tool_calls
 from chat.answer_cache import parse_choice
 from core.errors import ServiceError
 
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
+SUPPORTED_FIELDS = frozenset(
+    {
+        *("model", "messages", "max_tokens", "max_completion_tokens", "stream", "stream_options", "n", "user"),
+        *("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "stop"),
+        *("response_format", "tools", "tool_choice", "parallel_tool_calls", "cache"),
+    }
+)
+# Fields accepted only at the value that asks for nothing (clients and frameworks often send them explicitly).
+NEUTRAL_VALUES = {
+    "logprobs": (False,),
+    "top_logprobs": (0,),
+    "logit_bias": ({},),
+    "store": (False,),
+    "modalities": (["text"],),
+    "service_tier": ("auto", "default"),
+    "metadata": ({},),
+}
+MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "refusal"})
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 200
 
@@ -26,6 +46,12 @@ class CompletionRequest:
     include_usage: bool = False
     sampling: dict = field(default_factory=dict)  # passed to the model server as is: every value checked
     cache: bool | None = None  # ours: true asks for the answer cache, false for a fresh answer (chat.answer_cache)
+    output: structured.OutputFormat | None = None
+    tools: tool_calls.ToolUse | None = None
+
+    @property
+    def tool_history(self) -> bool:
+        return any(m["role"] == "tool" or m.get("tool_calls") for m in self.messages)
 
     @property
     def prompt_chars(self) -> int:
@@ -116,25 +142,58 @@ def _text(content: object, position: int) -> str:
     raise _invalid(param, f"{param} must be a string or a list of text parts.", "invalid_content")
 
 
+def _message(message: object, position: int) -> dict:
+    role = message.get("role") if isinstance(message, dict) else None
+    if not isinstance(role, str) or role not in ROLES:
+        param = f"messages[{position}].role"
+        raise _invalid(param, f"{param} must be one of {', '.join(ROLES)}.", "invalid_role")
+    for name in message:
+        if name not in MESSAGE_FIELDS or (name == "refusal" and message[name] is not None):
+            raise _invalid(f"messages[{position}].{name}", f"messages[{position}].{name} is not supported.")
+    parsed = {"role": ROLES[role]}
+    if role == "assistant" and message.get("tool_calls") is not None:
+        parsed["tool_calls"] = tool_calls.parse_calls(message["tool_calls"], f"messages[{position}].tool_calls")
+    if role == "tool":
+        call_id = message.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id or len(call_id) > 100:
+            param = f"messages[{position}].tool_call_id"
+            raise _invalid(param, f"{param}: a tool result names the call it answers.", "invalid_messages")
+        parsed["tool_call_id"] = call_id
+    raw_content = message.get("content")
+    content = "" if raw_content is None and "tool_calls" in parsed else _text(raw_content, position)
+    if "\x00" in content:
+        param = f"messages[{position}].content"
+        raise _invalid(param, f"{param} contains a NUL character.", "invalid_content")
+    parsed["content"] = content
+    return parsed
+
+
 def parse_messages(raw: object) -> list[dict]:
     if not isinstance(raw, list) or not raw:
         raise _invalid("messages", "'messages' must be a non-empty list.", "invalid_messages")
-    messages = []
-    for position, message in enumerate(raw):
-        role = message.get("role") if isinstance(message, dict) else None
-        if not isinstance(role, str) or role not in ROLES:
-            param = f"messages[{position}].role"
-            raise _invalid(param, f"{param} must be one of {', '.join(ROLES)}.", "invalid_role")
-        content = _text(message.get("content"), position)
-        if "\x00" in content:
-            param = f"messages[{position}].content"
-            raise _invalid(param, f"{param} contains a NUL character.", "invalid_content")
-        messages.append({"role": ROLES[role], "content": content})
-    if messages[-1]["role"] != "user":
+    messages = [_message(message, position) for position, message in enumerate(raw)]
+    if messages[-1]["role"] not in ("user", "tool"):
         raise _invalid(
-            f"messages[{len(messages) - 1}].role", "The last message must come from the user.", "invalid_messages"
+            f"messages[{len(messages) - 1}].role",
+            "The last message must come from the user (or be a tool's result).",
+            "invalid_messages",
         )
     return messages
+
+
+def reject_unsupported(body: dict, supported: frozenset[str], neutral: dict) -> None:
+    """A 400 naming the first field we would otherwise have to ignore."""
+    for name, value in body.items():
+        if name in supported or value is None or value in neutral.get(name, ()):
+            continue
+        if name in ("functions", "function_call"):
+            raise _invalid(name, f"'{name}' is deprecated by OpenAI and not supported; use 'tools'.", "unsupported")
+        message = (
+            f"'{name}' is not supported with this value."
+            if name in neutral
+            else f"Unrecognized request argument supplied: {name}"
+        )
+        raise _invalid(name, message, "unsupported_parameter")
 
 
 def parse_completion(raw_body: bytes) -> CompletionRequest:
@@ -144,6 +203,10 @@ def parse_completion(raw_body: bytes) -> CompletionRequest:
         raise ServiceError("invalid_json", "The request body must be JSON.") from None
     if not isinstance(body, dict):
         raise ServiceError("invalid_json", "The request body must be a JSON object.")
+    reject_unsupported(body, SUPPORTED_FIELDS, NEUTRAL_VALUES)
+    user = body.get("user")
+    if user is not None and (not isinstance(user, str) or len(user) > 256):
+        raise _invalid("user", "'user' must be a string of at most 256 characters.", "invalid_type")
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise _invalid("model", "'model' is required.", "missing_model")
@@ -165,4 +228,6 @@ def parse_completion(raw_body: bytes) -> CompletionRequest:
         include_usage=_include_usage(options or {}),
         sampling=_sampling(body),
         cache=parse_choice(body.get("cache")),
+        output=structured.parse_response_format(body.get("response_format")),
+        tools=tool_calls.parse_tools(body),
     )

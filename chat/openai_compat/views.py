@@ -17,9 +17,11 @@ from accounts.models import User
 from accounts.permissions import can_chat
 from accounts.policies import policy_for
 from chat import admission, answer_cache, llm, services
+from chat.generation import constrained
 from chat.generation.engine import Generation
 from chat.models import Conversation
 from chat.openai_compat.request import CompletionRequest, parse_completion
+from chat.structured import FAILED_CODE
 from core.db import in_db_thread
 from core.errors import ServiceError
 
@@ -68,6 +70,12 @@ def _model_request(completion: CompletionRequest) -> admission.ModelRequest:
 async def chat_completions(request: HttpRequest):
     try:
         completion = parse_completion(request.body)
+        output = constrained.contract_for(
+            llm.model_config(completion.model),
+            completion.output,
+            completion.tools,
+            tool_history=completion.tool_history,
+        )
         admitted = await admission.admit(
             admission.Caller(authorization=request.headers.get("Authorization")), _model_request(completion)
         )
@@ -80,7 +88,7 @@ async def chat_completions(request: HttpRequest):
             cache_control=request.headers.get("Cache-Control", ""),
         )
         reply = await services.exchange_start(
-            admitted, extra=completion.sampling, source=Conversation.Source.OPENAI, cache=cache
+            admitted, extra=completion.sampling, source=Conversation.Source.OPENAI, cache=cache, output=output
         )
     except ServiceError as exc:
         return service_error(exc)
@@ -108,10 +116,24 @@ def _usage(generation: Generation) -> dict:
     }
 
 
+def _failure(outcome) -> JsonResponse:
+    if outcome.error_code == FAILED_CODE:  # the model could not meet the client's format: the request's own limit
+        return openai_error(422, outcome.error, kind="invalid_request_error", code=FAILED_CODE, param="response_format")
+    return openai_error(502, outcome.error, kind="api_error", code=outcome.error_code)
+
+
+def _message(outcome) -> dict:
+    message = {"role": "assistant", "content": outcome.content, "refusal": None}
+    if outcome.tool_calls:
+        message["content"] = outcome.content or None
+        message["tool_calls"] = outcome.tool_calls
+    return message
+
+
 def _completion(generation: Generation, completion_id: str, model: str) -> JsonResponse:
     outcome = generation.outcome
     if outcome.status == "failed":
-        return openai_error(502, outcome.error, kind="api_error", code=outcome.error_code)
+        return _failure(outcome)
     return JsonResponse(
         {
             "id": completion_id,
@@ -121,7 +143,7 @@ def _completion(generation: Generation, completion_id: str, model: str) -> JsonR
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": outcome.content},
+                    "message": _message(outcome),
                     "logprobs": None,
                     "finish_reason": outcome.finish_reason or "stop",
                 }
@@ -155,6 +177,9 @@ async def _stream(
                 error = {"message": event["message"], "type": "api_error", "param": None, "code": event["code"]}
                 yield f"data: {json.dumps({'error': error})}\n\n"
             elif event["type"] == "done" and event["status"] != "failed":
+                if event.get("tool_calls"):
+                    calls = [{"index": i, **call} for i, call in enumerate(event["tool_calls"])]
+                    yield _chunk(completion_id, model, created, {"tool_calls": calls})
                 yield _chunk(completion_id, model, created, {}, event["finish_reason"] or "stop")
                 if include_usage:
                     usage = {

@@ -6,6 +6,7 @@ from pathlib import Path
 from genaisite.embedded.local_secrets import local_secret
 from genaisite.embedded.valkey import valkey_url
 from genaisite.env import (
+    TOOL_MODES,
     env_bool,
     env_choice,
     env_float,
@@ -95,6 +96,8 @@ LLM_MODELS = env_llm_models(
             "context_window": LLM_CONTEXT_WINDOW,
             "max_output_tokens": LLM_MAX_OUTPUT_TOKENS,
             "health_url": LLM_HEALTH_URL,
+            # SmolLM2's chat template knows no tools: the embedded server gets them described and schema-constrained.
+            "tools": env_choice("LLM_TOOLS", list(TOOL_MODES), "emulated" if EMBEDDED_LLM else "native"),
         }
     ],
 )
