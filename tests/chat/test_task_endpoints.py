@@ -271,3 +271,22 @@ def test_scores_follow_the_written_token_until_the_label_is_decided():
         {"bug report": 0.3 + 0.2 * 0.5, "bug fix": 0.3 + 0.2 * 0.5, "billing": 0.0, "feature request": 0.2}
     )
     assert label_scores([entry("no json here", 0.0, {})], SENTIMENT) is None
+
+
+def test_the_tasks_page_requires_sign_in_and_offers_the_users_ready_documents(fake_llm):
+    from django.test import Client
+
+    assert Client().get("/tasks/").status_code == 302
+    user = make_user()
+    document = Document.objects.create(
+        owner=user, title="Handbook", filename="h.txt", kind="txt", size_bytes=1, sha256="a" * 64, status="ready"
+    )
+    Document.objects.create(
+        owner=make_user(), title="Secret", filename="s.txt", kind="txt", size_bytes=1, sha256="b" * 64, status="ready"
+    )
+    client = Client()
+    client.force_login(user)
+    page = client.get("/tasks/").content.decode()
+    assert f'value="{document.pk}"' in page
+    assert "Secret" not in page
+    assert 'src="/static/js/tasks.js"' in page
