@@ -13,6 +13,7 @@ from chat.models import (
     Conversation,
     DailyUsage,
     GuardrailEvent,
+    LabelSet,
     Message,
     MessageRating,
     ModerationFlag,
@@ -44,6 +45,16 @@ class ConversationAdmin(AdminsOnly, admin.ModelAdmin):
     list_select_related = ("owner",)
     readonly_fields = ("owner", "title", "model", "source", "archived", "created_at", "updated_at")
     inlines = [MessageInline]
+
+
+@admin.register(LabelSet)
+class LabelSetAdmin(AdminsOnly, admin.ModelAdmin):
+    """Users' saved label sets (classification): admins may read and delete them; users make them via the API."""
+
+    list_display = ("name", "owner", "created_at")
+    search_fields = ("name", "owner__username")
+    list_select_related = ("owner",)
+    readonly_fields = ("owner", "name", "labels", "created_at")
 
 
 @admin.register(AnswerCacheEntry)

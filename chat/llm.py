@@ -13,7 +13,7 @@ import math
 import time
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx2  # the openai SDK's HTTP client: its transport errors surface while we read the raw stream
 import openai
@@ -59,6 +59,15 @@ class Chunk:
     finish_reason: str | None = None
     usage: Usage | None = None
     tool_calls: list[dict] | None = None  # on the last chunk: the calls a native tools backend made, whole
+
+
+@dataclass
+class TokenLogprobs:
+    """Each answer token's log probability and its ``top`` alternatives (OpenAI's ``logprobs`` entries), one list per
+    call to the server: after a retry, the last list is the one of the text the caller got."""
+
+    top: int
+    attempts: list[list[dict]] = field(default_factory=list)
 
 
 class LLMError(ServiceError):
@@ -209,6 +218,11 @@ def _read_chunk(chunk: dict, calls: "_ToolCallPieces") -> tuple[str, str | None,
     return delta.get("content") or "", choice.get("finish_reason"), reported
 
 
+def _token_logprobs(chunk: dict) -> list[dict]:
+    choices = chunk.get("choices") or [{}]
+    return [e for e in (choices[0].get("logprobs") or {}).get("content") or [] if isinstance(e, dict) and "token" in e]
+
+
 class _ToolCallPieces:
     """A native backend streams each call in pieces (id and name first, then the arguments' text in fragments),
     keyed by index: put back together here, so every caller sees whole calls."""
@@ -235,9 +249,19 @@ class _ToolCallPieces:
         return [self.calls[index] for index in sorted(self.calls)] or None
 
 
-async def stream_chat(model: ModelConfig, messages: list[dict], *, max_tokens: int, **extra) -> AsyncIterator[Chunk]:
+async def stream_chat(
+    model: ModelConfig,
+    messages: list[dict],
+    *,
+    max_tokens: int,
+    token_logprobs: TokenLogprobs | None = None,
+    **extra,
+) -> AsyncIterator[Chunk]:
     """Stream an answer as Chunks, the last one with the finish reason and usage. Raises LLMError; retries only
-    while nothing has been yielded, so a user never sees an answer start twice."""
+    while nothing has been yielded, so a user never sees an answer start twice. ``token_logprobs`` collects the
+    tokens' log probabilities (a keyword, so it rides through the engine's ``extra`` untouched)."""
+    if token_logprobs is not None:
+        extra = {**extra, "logprobs": True, "top_logprobs": token_logprobs.top}
     messages, max_tokens = fit_to_context(model, messages, max_tokens=min(max_tokens, model.max_output_tokens))
     started = time.monotonic()
     for attempt in range(settings.LLM_RETRIES + 1):
@@ -245,7 +269,7 @@ async def stream_chat(model: ModelConfig, messages: list[dict], *, max_tokens: i
         try:
             async with (
                 asyncio.timeout_at(_deadline(started)),
-                contextlib.aclosing(_stream_once(model, messages, max_tokens, extra)) as chunks,
+                contextlib.aclosing(_stream_once(model, messages, max_tokens, extra, token_logprobs)) as chunks,
             ):
                 # aclosing: when our consumer hangs up, the upstream response is closed now, not at collection.
                 async for chunk in chunks:
@@ -282,9 +306,14 @@ async def _finish_reading(lines: AsyncIterator[str]) -> None:
                 pass
 
 
-async def _stream_once(model: ModelConfig, messages: list[dict], max_tokens: int, extra: dict) -> AsyncIterator[Chunk]:
+async def _stream_once(
+    model: ModelConfig, messages: list[dict], max_tokens: int, extra: dict, logprobs: TokenLogprobs | None = None
+) -> AsyncIterator[Chunk]:
     """One call to the model server. A stream that ends without a finish reason was cut, and one with no text is
     empty: both raise (retryable), so neither is ever saved as a complete answer."""
+    tokens: list[dict] = []
+    if logprobs is not None:
+        logprobs.attempts.append(tokens)
     produced = 0
     usage: Usage | None = None
     finish_reason: str | None = None
@@ -302,6 +331,8 @@ async def _stream_once(model: ModelConfig, messages: list[dict], max_tokens: int
                     await _finish_reading(lines)
                     break
                 text, finished, reported = _read_chunk(chunk, calls)
+                if logprobs is not None:
+                    tokens += _token_logprobs(chunk)
                 usage = reported or usage
                 finish_reason = finished or finish_reason
                 if text:

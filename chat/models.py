@@ -12,6 +12,7 @@ class Conversation(models.Model):
         CHAT = "chat", "Chat"
         API = "api", "REST API"
         OPENAI = "openai", "OpenAI-compatible API"
+        TASK = "task", "Task endpoint"
 
     class DocumentsMode(models.TextChoices):
         ALL = "all", "All documents I may read"
@@ -285,3 +286,19 @@ class AnswerCacheEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model}: {self.content[:60]}"
+
+
+class LabelSet(models.Model):
+    """A named list of labels a user saved for ``POST /api/v1/tasks/classify`` (``"label_set": name``)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="label_sets")
+    name = models.CharField(max_length=100)
+    labels = ArrayField(models.CharField(max_length=100))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="label_set_unique_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -11,6 +11,8 @@ from accounts.policies import policy_for
 from chat import llm, selectors, services
 from chat.models import Conversation
 from core.errors import ServiceError
+from documents.models import Document
+from documents.selectors import document_list
 
 SIDEBAR_SIZE = 50
 
@@ -55,3 +57,11 @@ def _context(request: HttpRequest, conversation: Conversation | None) -> dict:
         "models": _allowed_models(request),
         "documents_modes": Conversation.DocumentsMode.choices,
     }
+
+
+@login_required
+@require_GET
+def tasks_page(request: HttpRequest) -> HttpResponse:
+    """Classify, summarize and extract: the forms call /api/v1/tasks/ (static/js/tasks.js)."""
+    documents = document_list(user=request.user, status=Document.Status.READY)[:SIDEBAR_SIZE]
+    return render(request, "chat/tasks.html", {"documents": documents})

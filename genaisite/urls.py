@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
+from chat import views as chat_views
 from genaisite import views
 
 api_v1 = [
@@ -21,6 +22,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("documents/", include("documents.urls")),
     path("chat/", include("chat.urls")),
+    path("tasks/", chat_views.tasks_page, name="tasks"),
     path("api/v1/", include(api_v1)),
     path("v1/", include("chat.openai_compat.urls")),
     # One sign-in page for everyone, so the admin's login gets the same failed-attempt throttling.

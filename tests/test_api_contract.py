@@ -21,7 +21,7 @@ from django.core.files.base import ContentFile
 
 from accounts.models import ApiKey, PolicyOverride, Role
 from chat import services as chat_services
-from chat.models import Message
+from chat.models import LabelSet, Message
 from documents.models import Document
 from tests.factories import make_key, make_user
 
@@ -78,6 +78,9 @@ def objects_to_test_on(user) -> tuple[dict, dict]:
         },
         "DELETE /api/v1/documents/{document_id}/": {"path.document_id": str(a_document_of(user).pk)},
         "DELETE /api/v1/keys/{key_id}/": {"path.key_id": a_key_of(user)},
+        "DELETE /api/v1/tasks/label-sets/{label_set_id}/": {
+            "path.label_set_id": LabelSet.objects.create(owner=user, name="contract", labels=["a", "b"]).pk
+        },
     }
     return shared, deleted
 

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from accounts.api.routes import is_legacy
 from accounts.models import ApiKey, Role
 from chat import services as chat_services
-from chat.models import Message
+from chat.models import LabelSet, Message
 from documents.models import Document
 from tests.factories import key_client, make_key, make_user, session_client
 
@@ -55,6 +55,7 @@ def _objects_of(user) -> dict:
         "conversation": conversation.pk,
         "answer": Message.objects.create(conversation=conversation, role="assistant", content="an answer").pk,
         "document": _a_document_of(user),
+        "label_set": LabelSet.objects.create(owner=user, name=f"set-{uuid.uuid4().hex[:8]}", labels=["a", "b"]).pk,
     }
     user.role = role
     return objects
@@ -215,6 +216,41 @@ CASES = [
         body={"url": "http://10.0.0.1/"},
         transactional=True,
     ),
+    # Task endpoints: every role that may chat may use them. The fake model writes no JSON, so a task under a schema
+    # (classify, extract) is refused after its retry (422); summarize answers.
+    *[
+        Case(
+            f"api/v1/tasks/{task}/",
+            "post",
+            lambda w, task=task: f"/api/v1/tasks/{task}/",
+            everyone(ok),
+            body,
+            transactional=True,
+        )
+        for task, ok, body in (
+            ("classify", 422, {"text": "hello", "labels": ["greeting", "question"]}),
+            ("summarize", 200, {"text": "hello there"}),
+            ("extract", 422, {"text": "hello", "schema": {"type": "object"}}),
+        )
+    ],
+    Case("api/v1/tasks/label-sets/", "get", lambda w: "/api/v1/tasks/label-sets/", everyone(200)),
+    Case(
+        "api/v1/tasks/label-sets/",
+        "post",
+        lambda w: "/api/v1/tasks/label-sets/",
+        everyone(201),
+        body={"name": "moods", "labels": ["happy", "sad"]},
+    ),
+    *[
+        Case(
+            "api/v1/tasks/label-sets/<int:label_set_id>/",
+            "delete",
+            lambda w, which=which: f"/api/v1/tasks/label-sets/{getattr(w, which)['label_set']}/",
+            everyone(ok),
+            ownership=which,
+        )
+        for which, ok in (("own", 204), ("foreign", 404))
+    ],
     Case(
         "v1/chat/completions",
         "post",

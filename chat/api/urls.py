@@ -1,5 +1,5 @@
 from accounts.api.routes import api_path
-from chat.api import views
+from chat.api import tasks, views
 
 urlpatterns = [
     *api_path("conversations/", views.ConversationListCreateView.as_view(), name="api-conversations"),
@@ -22,4 +22,9 @@ urlpatterns = [
         was_slashless=True,
     ),
     *api_path("usage/", views.UsageView.as_view(), name="api-usage", was_slashless=True),
+    *api_path("tasks/classify/", tasks.ClassifyView.as_view(), name="api-task-classify"),
+    *api_path("tasks/summarize/", tasks.SummarizeView.as_view(), name="api-task-summarize"),
+    *api_path("tasks/extract/", tasks.ExtractView.as_view(), name="api-task-extract"),
+    *api_path("tasks/label-sets/", tasks.LabelSetListCreateView.as_view(), name="api-label-sets"),
+    *api_path("tasks/label-sets/<int:label_set_id>/", tasks.LabelSetDetailView.as_view(), name="api-label-set"),
 ]

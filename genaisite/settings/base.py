@@ -106,6 +106,9 @@ LLM_CONNECT_TIMEOUT = float(env_int("LLM_CONNECT_TIMEOUT", 3, minimum=1))
 LLM_READ_TIMEOUT = float(env_int("LLM_READ_TIMEOUT", 30, minimum=1))
 LLM_DEADLINE = float(env_int("LLM_DEADLINE", 180, minimum=1))
 LLM_RETRIES = env_int("LLM_RETRIES", 2, minimum=0, maximum=5)
+# Alternatives per token that /api/v1/tasks/classify asks for to score its labels: OpenAI's API takes at most 20;
+# llama-server takes more, and the embedded model spreads its probability over many tokens the grammar forbids.
+TASK_TOP_LOGPROBS = env_int("TASK_TOP_LOGPROBS", 100 if EMBEDDED_LLM else 20, minimum=1, maximum=100)
 
 # --- Chat ----------------------------------------------------------------------------------------------------------
 CHAT_SYSTEM_PROMPT = env_str("CHAT_SYSTEM_PROMPT")  # None: the default in chat/prompts.py
