@@ -76,7 +76,8 @@ def _dimensions(value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= native:
-        message = f"'dimensions' must be an integer from 1 to {native}, this model's size; got {value!r}."
+        got = value if isinstance(value, int) and not isinstance(value, bool) else type(value).__name__
+        message = f"'dimensions' must be an integer from 1 to {native}, this model's size; got {got}."
         raise _invalid("dimensions", message, "invalid_dimensions")
     return value
 
