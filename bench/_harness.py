@@ -51,7 +51,8 @@ def bench_database(name: str) -> str:
     from genaisite.embedded.postgres import SUPERUSER, EmbeddedPostgres
 
     data_dir = BASE_DIR / "var"
-    server = EmbeddedPostgres(data_dir=data_dir / "postgres", port=55432, password_file=data_dir / "postgres.password")
+    port = int(os.environ.get("EMBEDDED_POSTGRES_PORT", "55432"))  # as the settings read it
+    server = EmbeddedPostgres(data_dir=data_dir / "postgres", port=port, password_file=data_dir / "postgres.password")
     if server.ensure_started():
         # Started for this bench: stopped after it, so it does not hold the port for the next `make test`.
         atexit.register(server.stop)

@@ -19,7 +19,7 @@ from accounts.authentication import InvalidApiKey, api_key_authenticate, bearer_
 from accounts.models import ApiKey, ApiKeyScope, User
 from accounts.permissions import can_chat, can_use_model, require_scope
 from accounts.policies import Policy, policy_for
-from chat import llm, quotas
+from chat import embedding_usage, llm, quotas
 from chat.safety import screening
 from core.db import in_db_thread
 from core.errors import ServiceError
@@ -114,10 +114,15 @@ def _check(caller: Caller, user: User, api_key: ApiKey | None, model: str | None
 
 
 def check_can_chat(user: User, model: llm.ModelConfig) -> None:
+    check_can_use(user, model.name)
+
+
+def check_can_use(user: User, model: str) -> None:
+    """The role may chat and use ``model`` (a chat model, or the embeddings model)."""
     if not can_chat(user):
         raise ServiceError("forbidden", "Your account cannot chat.", status=403)
-    if not can_use_model(user, model.name):
-        raise ServiceError("model_not_allowed", f"Your role may not use the model {model.name!r}.", status=403)
+    if not can_use_model(user, model):
+        raise ServiceError("model_not_allowed", f"Your role may not use the model {model!r}.", status=403)
 
 
 def _screen(user: User, request: ModelRequest) -> None:
@@ -172,3 +177,29 @@ def _release_unused(admission: asyncio.Future) -> None:
     task = asyncio.ensure_future(in_db_thread(quotas.release)(admission.result().hold))
     _releasing.add(task)
     task.add_done_callback(_releasing.discard)
+
+
+@dataclass(frozen=True)
+class EmbeddingAdmission:
+    user: User
+    api_key: ApiKey | None
+    hold: quotas.Hold  # exactly the request's tokens: known before the model runs
+
+
+def admit_embeddings(caller: Caller, *, model: str, texts: list[str]) -> EmbeddingAdmission:
+    """The gate for an embeddings request (``/v1/embeddings``), blocking: call it on a database thread.
+
+    The same steps as a chat request's, on the same counters: credentials and the ``chat`` scope → the per-minute
+    limit of model requests → the role may chat and use ``model`` → a quota hold. No guardrail screening: nothing is
+    generated from an embedded text, as nothing is from a document being ingested, which is not screened either.
+    The hold is the exact cost, counted only now that the caller is known (tokenizing a large body is work done for
+    no stranger); no answer can be shortened to fit, so a budget without room for all of it is a 429."""
+    user, api_key = _identify(caller)
+    require_scope(api_key, ApiKeyScope.CHAT)
+    ratelimits.enforce(
+        user, api_key.pk if api_key else None, model_request=True, request_counted=caller.request_counted
+    )
+    check_can_use(user, model)
+    budget = policy_for(user).daily_token_budget
+    hold = quotas.reserve_exact(user_id=user.pk, budget=budget, tokens=embedding_usage.input_tokens(texts))
+    return EmbeddingAdmission(user, api_key, hold)

@@ -88,6 +88,15 @@ def reserve(*, user_id: int, budget: int, prompt_tokens: int, max_tokens: int) -
     raise exhausted(budget, now)
 
 
+def reserve_exact(*, user_id: int, budget: int, tokens: int) -> Hold:
+    """Hold exactly ``tokens``, or refuse: for a request whose cost is known before it runs (embeddings), with no
+    shorter answer to fall back on."""
+    now = timezone.now()
+    if _try_reserve(user_id, now.date(), tokens, budget):
+        return Hold(user_id, now.date(), tokens, 0)
+    raise exhausted(budget, now)
+
+
 def release(hold: Hold) -> None:
     """Give a hold back unused (the request was refused after it was reserved)."""
     with connection.cursor() as cursor:

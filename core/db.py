@@ -1,12 +1,13 @@
 """ORM work from async code: the one way every app reaches the database from a coroutine."""
 
 import functools
+from concurrent.futures import Executor
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
 
-def in_db_thread(fn):
+def in_db_thread(fn, *, executor: Executor | None = None):
     """Run ORM work on a pool thread (not the single shared sync thread), so concurrent streams don't queue.
 
     Async code uses this, never Django's async ORM (``aget``, ``aupdate``…) from long-lived tasks: those keep a
@@ -21,4 +22,6 @@ def in_db_thread(fn):
         finally:
             close_old_connections()
 
-    return sync_to_async(closing, thread_sensitive=False)
+    # ``executor``: a pool of the caller's own, for work that also waits on something slow (an embedding call), so it
+    # never takes the loop's default threads from the short ORM calls of every other request.
+    return sync_to_async(closing, thread_sensitive=False, executor=executor)

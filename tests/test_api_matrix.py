@@ -260,6 +260,15 @@ CASES = [
         auth="key",
         transactional=True,
     ),
+    Case(
+        "v1/embeddings",
+        "post",
+        lambda w: "/v1/embeddings",
+        everyone(200, viewer=401),
+        body={"model": "all-MiniLM-L6-v2", "input": "hi"},
+        auth="key",
+        transactional=True,
+    ),
 ]
 
 

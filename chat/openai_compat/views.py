@@ -200,7 +200,8 @@ def _allowed_models(user: User) -> list[str]:
     if not can_chat(user):
         return []
     policy = policy_for(user)
-    return [model.name for model in llm.configured_models() if policy.allows_model(model.name)]
+    names = [model.name for model in llm.configured_models()] + [settings.EMBEDDINGS_MODEL]  # /v1/embeddings' model
+    return [name for name in names if policy.allows_model(name)]
 
 
 @require_GET

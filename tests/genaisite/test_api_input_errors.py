@@ -174,8 +174,8 @@ def test_unknown_paths_are_json_404s_on_both_apis(client, debug):
     error = rest_error(client.get("/api/v1/no-such-thing/"), 404, "not_found")
     assert "/api/v1/no-such-thing/" in error["message"]
     rest_error(client.get("/api/v2/conversations/"), 404, "not_found")
-    error = openai_error(client.post("/v1/embeddings", {}, format="json"), 404, "not_found")
-    assert "/v1/embeddings" in error["message"]
+    error = openai_error(client.post("/v1/audio/speech", {}, format="json"), 404, "not_found")
+    assert "/v1/audio/speech" in error["message"]
     assert_still_answers(client)
 
 

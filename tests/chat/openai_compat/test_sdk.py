@@ -3,6 +3,7 @@
 import httpx
 import openai
 import pytest
+from django.conf import settings
 
 from chat.models import Conversation, Message
 from tests.conftest import wait_until
@@ -58,6 +59,7 @@ def test_a_streamed_completion_with_usage(sdk):
 def test_models_lists_what_the_keys_owner_may_use(sdk):
     names = [model.id for model in sdk().models.list()]
     assert "fake-echo" in names
+    assert settings.EMBEDDINGS_MODEL in names, "the embeddings model is listed, as OpenAI lists its own"
 
 
 def test_errors_come_back_in_openais_shape(sdk):
