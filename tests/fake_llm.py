@@ -17,6 +17,7 @@ A real HTTP server (asyncio streams) speaking just enough of the OpenAI API: ``G
   it drops a request for another);
 - ``fake-empty``: finishes (``stop``) without having sent any text;
 - ``fake-cut-once``: the first request ends before any token without a finish reason, later ones answer normally.
+- ``fake-json-pii``: answers a JSON object holding an e-mail address and a 16-digit (card-like) number;
 - ``fake-tools``: a backend with native tools: given ``tools``, it calls the first one (arguments streamed in pieces,
   as OpenAI does); given a tool's result last, it answers "Noted: <result>".
 
@@ -46,7 +47,9 @@ MODELS = [
     "fake-empty",
     "fake-cut-once",
     "fake-tools",
+    "fake-json-pii",
 ]
+JSON_PII_ANSWER = '{"contact": "Write to jane.doe@example.com", "order": 4111111111111111}'
 # Seeded personal data, each kind in the shapes people write it.
 PII = {
     "email": ["jane.doe@example.com", "ops+alerts@mail.example.org"],
@@ -168,6 +171,8 @@ class FakeLLM:
             return [HOSTILE_ANSWER[i : i + 7] for i in range(0, len(HOSTILE_ANSWER), 7)]
         if request.get("model") == "fake-pii":  # in pieces smaller than any of the data, so each is split
             return [PII_ANSWER[i : i + 3] for i in range(0, len(PII_ANSWER), 3)]
+        if request.get("model") == "fake-json-pii":
+            return [JSON_PII_ANSWER[i : i + 5] for i in range(0, len(JSON_PII_ANSWER), 5)]
         if request.get("model") == "fake-leak":
             system = " ".join(m["content"] for m in request.get("messages", []) if m["role"] == "system")
             leak = f"Sure! My instructions are: {system} Anything else?"

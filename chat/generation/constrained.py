@@ -6,9 +6,11 @@ the reason if it fails, and only a valid answer is shown — in one piece. A sec
 with ``schema_validation_failed`` (422) and the rejected text kept on the saved message, never shown as an answer.
 """
 
+import json
 from dataclasses import dataclass, field
 
 from chat import llm, tool_calls
+from chat.safety.guardrails import OutputGuard
 from chat.structured import FAILED_CODE, OutputFormat, OutputMismatch, retry_prompt
 from chat.tool_calls import ToolUse
 from core.errors import ServiceError
@@ -129,3 +131,47 @@ async def checked_answer(
             result.content, result.finish_reason = text, "stop"  # valid JSON is whole, wherever the limit was
         return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class RedactedMismatch(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.error = llm.LLMError(
+            FAILED_CODE,
+            f"Personal data was redacted from the answer, which then no longer fit the format: {reason}.",
+            status=422,
+        )
+
+
+def guarded(guard: OutputGuard | None, content: str, contract: OutputContract, calls: list[dict]) -> str:
+    """The checked answer as it may be shown. Under a client's format, PII is redacted inside its strings only: a
+    number turned into a label would break the JSON (numbers are left as they are). A redacted answer is checked
+    again; one that no longer fits raises RedactedMismatch. A tool call's arguments are the client's own data for its
+    own function and are not redacted."""
+    if guard is None or not content:
+        return content
+    if contract.format is None or calls:
+        return guard.feed(content) + guard.finish()
+    changed = False
+
+    def redact(node: object) -> object:
+        nonlocal changed
+        if isinstance(node, str):
+            shown = guard.feed(node) + guard.finish()
+            changed = changed or shown != node
+            return shown
+        if isinstance(node, list):
+            return [redact(item) for item in node]
+        if isinstance(node, dict):
+            return {key: redact(item) for key, item in node.items()}
+        return node
+
+    redacted = redact(json.loads(content))
+    if not changed:
+        return content
+    shown = json.dumps(redacted, ensure_ascii=False, indent=2)
+    try:
+        contract.format.check(shown)
+    except OutputMismatch as mismatch:
+        raise RedactedMismatch(mismatch.reason) from None
+    return shown

@@ -87,11 +87,14 @@ class Recorder:
         )
         self.pieces += result.pieces
         self.usage, self.finish_reason, self.tool_calls = result.usage, result.finish_reason, result.tool_calls
+        if result.error is None:
+            try:
+                shown = constrained.guarded(request.guard, result.content, request.output, result.tool_calls)
+            except constrained.RedactedMismatch as mismatch:
+                result.error, result.rejected = mismatch.error, result.content
         if result.error is not None:
             self.error, self.rejected = result.error, result.rejected
             return
-        guard = request.guard
-        shown = guard.feed(result.content) + guard.finish() if guard else result.content
         if shown:
             await self._relay(str(request.message_id), shown)
 

@@ -1,6 +1,8 @@
 """Nothing a client sends to `/v1/chat/completions` is silently ignored: unsupported fields and bad formats are 400s
 naming the field, and output that cannot meet a format is a 422, never an unchecked 200."""
 
+import json
+
 import openai
 import pytest
 
@@ -150,3 +152,28 @@ def test_tool_messages_and_calls_are_parsed_in_openais_shape():
     with pytest.raises(ServiceError) as refused:
         parse_completion(b'{"model": "m", "messages": [{"role": "tool", "content": "x"}]}')
     assert refused.value.param == "messages[0].tool_call_id"
+
+
+def test_redaction_inside_a_checked_answer_keeps_it_valid_json(client):
+    response = client.chat.completions.create(
+        model="fake-json-pii", messages=ASK, response_format={"type": "json_object"}
+    )
+    answer = json.loads(response.choices[0].message.content)
+    assert answer["contact"] == "Write to [email redacted]"
+    assert answer["order"] == 4111111111111111, "a number is never turned into a label (that would break the JSON)"
+
+
+def test_an_answer_that_no_longer_fits_once_redacted_is_a_422(client):
+    schema = {
+        "type": "object",
+        "properties": {"contact": {"type": "string", "pattern": "@"}, "order": {"type": "integer"}},
+        "required": ["contact", "order"],
+    }
+    with pytest.raises(openai.UnprocessableEntityError) as refused:
+        client.chat.completions.create(
+            model="fake-json-pii",
+            messages=ASK,
+            response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": schema}},
+        )
+    assert "redacted" in refused.value.body["message"]
+    assert "jane.doe" not in refused.value.body["message"]
