@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from chat import admission
 from chat.embeddings import EXECUTOR, Embedded, embeddings_create
+from chat.openai_compat.request import json_body
 from chat.openai_compat.views import service_error
 from core.db import in_db_thread
 from core.errors import ServiceError
@@ -83,15 +84,7 @@ def _dimensions(value: object) -> int | None:
 
 
 def parse_embeddings(raw_body: bytes) -> EmbeddingsRequest:
-    try:
-        body = json.loads(raw_body or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise ServiceError("invalid_json", "The request body must be JSON.") from None
-    if not isinstance(body, dict):
-        raise ServiceError("invalid_json", "The request body must be a JSON object.")
-    for name in body:
-        if name not in FIELDS:
-            raise _invalid(name, f"Unrecognized request argument supplied: {name}", "unknown_parameter")
+    body = json_body(raw_body, FIELDS)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise _invalid("model", "'model' is required.", "missing_model")
@@ -102,8 +95,6 @@ def parse_embeddings(raw_body: bytes) -> EmbeddingsRequest:
     encoding = body.get("encoding_format")
     if encoding not in (None, "float", "base64"):
         raise _invalid("encoding_format", "'encoding_format' must be 'float' or 'base64'.", "invalid_encoding_format")
-    if body.get("user") is not None and not isinstance(body["user"], str):
-        raise _invalid("user", "'user' must be a string.", "invalid_type")
     return EmbeddingsRequest(texts, encoding == "base64", _dimensions(body.get("dimensions")))
 
 

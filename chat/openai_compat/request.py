@@ -34,6 +34,7 @@ NEUTRAL_VALUES = {
 }
 MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "refusal"})
 MAX_STOP_SEQUENCES = 4
+MAX_USER_CHARS = 256
 MAX_STOP_CHARS = 200
 
 
@@ -188,25 +189,28 @@ def reject_unsupported(body: dict, supported: frozenset[str], neutral: dict) -> 
             continue
         if name in ("functions", "function_call"):
             raise _invalid(name, f"'{name}' is deprecated by OpenAI and not supported; use 'tools'.", "unsupported")
-        message = (
-            f"'{name}' is not supported with this value."
-            if name in neutral
-            else f"Unrecognized request argument supplied: {name}"
-        )
-        raise _invalid(name, message, "unsupported_parameter")
+        if name in neutral:
+            raise _invalid(name, f"'{name}' is not supported with this value.", "unsupported_parameter")
+        raise _invalid(name, f"Unrecognized request argument supplied: {name}", "unknown_parameter")
 
 
-def parse_completion(raw_body: bytes) -> CompletionRequest:
+def json_body(raw_body: bytes, supported: frozenset[str], neutral: dict | None = None) -> dict:
+    """A /v1 request body: a JSON object holding only fields we support (``user`` among them, checked here)."""
     try:
         body = json.loads(raw_body or b"")
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ServiceError("invalid_json", "The request body must be JSON.") from None
     if not isinstance(body, dict):
         raise ServiceError("invalid_json", "The request body must be a JSON object.")
-    reject_unsupported(body, SUPPORTED_FIELDS, NEUTRAL_VALUES)
+    reject_unsupported(body, supported, neutral or {})
     user = body.get("user")
-    if user is not None and (not isinstance(user, str) or len(user) > 256):
-        raise _invalid("user", "'user' must be a string of at most 256 characters.", "invalid_type")
+    if user is not None and (not isinstance(user, str) or len(user) > MAX_USER_CHARS):
+        raise _invalid("user", f"'user' must be a string of at most {MAX_USER_CHARS} characters.", "invalid_type")
+    return body
+
+
+def parse_completion(raw_body: bytes) -> CompletionRequest:
+    body = json_body(raw_body, SUPPORTED_FIELDS, NEUTRAL_VALUES)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise _invalid("model", "'model' is required.", "missing_model")
