@@ -103,7 +103,9 @@ class Server:
             assert self.process.poll() is None, self.log.read_text()
             try:
                 status, body = get_json(f"http://127.0.0.1:{self.port}/readyz")
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                # The supervisor holds the socket from the start: a probe sent while the web processes still boot
+                # waits in its backlog and may time out; that is "not ready yet", as for a load balancer.
                 status, body = 0, {}
             if status == 200:
                 return body
