@@ -259,7 +259,7 @@ async def stream_chat(
 ) -> AsyncIterator[Chunk]:
     """Stream an answer as Chunks, the last one with the finish reason and usage. Raises LLMError; retries only
     while nothing has been yielded, so a user never sees an answer start twice. ``token_logprobs`` collects the
-    tokens' log probabilities (a keyword, so it rides through the engine's ``extra`` untouched)."""
+    tokens' log probabilities (chat.generation.constrained.OutputContract carries it for a generation)."""
     if token_logprobs is not None:
         extra = {**extra, "logprobs": True, "top_logprobs": token_logprobs.top}
     messages, max_tokens = fit_to_context(model, messages, max_tokens=min(max_tokens, model.max_output_tokens))

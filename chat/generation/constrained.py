@@ -24,6 +24,7 @@ class OutputContract:
     tools: ToolUse | None = None
     emulate_tools: bool = False  # the backend's template knows no tools: described and schema-constrained by us
     plain_history: bool = False  # the prompt's tool calls and results are written out as text for the backend
+    logprobs: llm.TokenLogprobs | None = None  # collects the answer tokens' log probabilities (classify's scores)
 
     @property
     def enforced(self) -> OutputFormat | None:
@@ -82,9 +83,12 @@ class Checked:
     error: llm.LLMError | None = None
 
 
-async def _collect(model: llm.ModelConfig, prompt: list[dict], max_tokens: int, fields: dict, into: Checked) -> str:
+async def _collect(
+    model: llm.ModelConfig, prompt: list[dict], max_tokens: int, fields: dict, into: Checked, contract: OutputContract
+) -> str:
     parts = []
-    async for chunk in llm.stream_chat(model, prompt, max_tokens=max_tokens, **fields):
+    chunks = llm.stream_chat(model, prompt, max_tokens=max_tokens, token_logprobs=contract.logprobs, **fields)
+    async for chunk in chunks:
         if chunk.text:
             parts.append(chunk.text)
             into.pieces += 1
@@ -110,7 +114,7 @@ async def checked_answer(
     attempt_prompt = contract.backend_prompt(prompt)
     result = Checked()
     for attempt in range(ATTEMPTS):
-        text = await _collect(model, attempt_prompt, max_tokens, fields, result)
+        text = await _collect(model, attempt_prompt, max_tokens, fields, result, contract)
         try:
             value = enforced.check(text)
         except OutputMismatch as mismatch:

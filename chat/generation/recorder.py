@@ -57,7 +57,10 @@ class Recorder:
                 return
             if contract is not None:
                 prompt, extra = contract.backend_prompt(prompt), {**extra, **contract.backend_fields()}
-            chunks = llm.stream_chat(request.model, prompt, max_tokens=request.max_tokens, **extra)
+            logprobs = contract.logprobs if contract is not None else None
+            chunks = llm.stream_chat(
+                request.model, prompt, max_tokens=request.max_tokens, token_logprobs=logprobs, **extra
+            )
             try:
                 async for chunk in chunks:
                     if chunk.text:

@@ -1,6 +1,7 @@
 """One model call of a task: admitted by the one gate, run as a recorded generation (a conversation of source
 ``task`` with its messages, usage and quota settlement), waited for, and judged."""
 
+import dataclasses
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -59,6 +60,7 @@ async def start(
     output: structured.OutputFormat | None = None,
     max_tokens: int | None = None,
     extra: dict | None = None,
+    logprobs: llm.TokenLogprobs | None = None,
 ) -> services.Reply:
     """Admit and start one call. ``data_is_users``: the fenced text came from the caller (screened as a prompt);
     otherwise it is a stored document's text (screened for blocked topics, like retrieved sources)."""
@@ -72,6 +74,8 @@ async def start(
         prompt=prompt,
     )
     contract = constrained.contract_for(asker.config, output, None, tool_history=False)
+    if logprobs is not None:
+        contract = dataclasses.replace(contract or constrained.OutputContract(), logprobs=logprobs)
     admitted = await admission.admit(asker.caller, request)
     return await services.exchange_start(
         admitted, extra=extra or {}, source=Conversation.Source.TASK, cache=None, output=contract

@@ -121,7 +121,8 @@ async def classify(asker: calls.Asker, *, text: str, labels: list[str]) -> dict:
         data_is_users=True,
         output=output_format(labels),
         # Greedy: the answer is then the label the model finds most likely at the token that decides it.
-        extra={"temperature": 0, "token_logprobs": collected},
+        extra={"temperature": 0},
+        logprobs=collected,
     )
     label = json.loads(outcome.content)["label"]  # validated against the schema before the outcome was complete
     return {
