@@ -13,6 +13,7 @@ class Conversation(models.Model):
         API = "api", "REST API"
         OPENAI = "openai", "OpenAI-compatible API"
         TASK = "task", "Task endpoint"
+        BATCH = "batch", "Batch job"
 
     class DocumentsMode(models.TextChoices):
         ALL = "all", "All documents I may read"

@@ -5,9 +5,11 @@ import hashlib
 import logging
 import uuid
 
+from django.core.files import File
 from django.core.files.storage import Storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models.fields.files import FieldFile
 from django.dispatch import Signal
 
 from accounts.models import User
@@ -96,14 +98,18 @@ _STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _store(document: Document, name: str, upload: UploadedFile) -> None:
-    """Save the upload's file. A storage that fails part way (a full disk, a read-only or forbidden volume) leaves no
-    partial file behind, and the refusal names the cause."""
-    target = document.file.field.generate_filename(document, name)
+    store_file(document.file, name, upload)
+
+
+def store_file(field_file: FieldFile, name: str, upload: File) -> None:
+    """Save an uploaded (or written) file into a model's file field. A storage that fails part way (a full disk, a
+    read-only or forbidden volume) leaves no partial file behind, and the refusal names the cause."""
+    target = field_file.field.generate_filename(field_file.instance, name)
     try:
-        document.file.save(name, upload, save=False)
+        field_file.save(name, upload, save=False)
     except OSError as exc:
         logger.error("storing the upload %s failed: %s", target, exc)
-        _remove_partial(document.file.storage, target)
+        _remove_partial(field_file.storage, target)
         raise storage_refusal(exc) from None
 
 

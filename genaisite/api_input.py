@@ -48,6 +48,8 @@ def body_limit(method: str, path: str, content_type: str) -> int:
     """The largest body a request may send: a document upload's on the upload endpoint, any other the JSON one."""
     if method == "POST" and content_type == MULTIPART and path.rstrip("/") == _upload_path():
         return settings.UPLOAD_MAX_BODY_BYTES
+    if method == "POST" and content_type == MULTIPART and path.rstrip("/") == "/v1/files":
+        return settings.BATCH_FILE_MAX_BYTES + 64 * 1024  # the file and the form around it
     return settings.REQUEST_MAX_BODY_BYTES
 
 

@@ -25,6 +25,7 @@ urlpatterns = [
     path("tasks/", chat_views.tasks_page, name="tasks"),
     path("api/v1/", include(api_v1)),
     path("v1/", include("chat.openai_compat.urls")),
+    path("v1/", include("batches.urls")),
     # One sign-in page for everyone, so the admin's login gets the same failed-attempt throttling.
     path("admin/login/", RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
     path("admin/", admin.site.urls),

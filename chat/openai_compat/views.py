@@ -26,9 +26,12 @@ from core.db import in_db_thread
 from core.errors import ServiceError
 
 
+def error_body(message: str, *, kind: str, code: str | None = None, param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
 def openai_error(status: int, message: str, *, kind: str, code: str | None = None, param: str | None = None):
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return JsonResponse(body, status=status)
+    return JsonResponse(error_body(message, kind=kind, code=code, param=param), status=status)
 
 
 def _error_kind(status: int) -> str:
@@ -70,26 +73,8 @@ def _model_request(completion: CompletionRequest) -> admission.ModelRequest:
 async def chat_completions(request: HttpRequest):
     try:
         completion = parse_completion(request.body)
-        output = constrained.contract_for(
-            llm.model_config(completion.model),
-            completion.output,
-            completion.tools,
-            tool_history=completion.tool_history,
-        )
-        admitted = await admission.admit(
-            admission.Caller(authorization=request.headers.get("Authorization")), _model_request(completion)
-        )
-        cache = answer_cache.plan_for(
-            user_id=admitted.user.pk,
-            policy=admitted.policy,
-            model=admitted.model,
-            sampling=completion.sampling,
-            asked=completion.cache,
-            cache_control=request.headers.get("Cache-Control", ""),
-        )
-        reply = await services.exchange_start(
-            admitted, extra=completion.sampling, source=Conversation.Source.OPENAI, cache=cache, output=output
-        )
+        caller = admission.Caller(authorization=request.headers.get("Authorization"))
+        reply = await start_completion(caller, completion, cache_control=request.headers.get("Cache-Control", ""))
     except ServiceError as exc:
         return service_error(exc)
     completion_id = f"chatcmpl-{reply.turn.assistant_message.pk.hex}"
@@ -104,7 +89,31 @@ async def chat_completions(request: HttpRequest):
         return await answer_cache.with_cache_header(response, reply.generation)
     reply.generation.unsubscribe(reply.events)
     await reply.generation.finished.wait()
-    return await answer_cache.with_cache_header(_completion(reply.generation, completion_id, model), reply.generation)
+    status, body = completion_result(reply.generation, completion_id, model)
+    return await answer_cache.with_cache_header(JsonResponse(body, status=status), reply.generation)
+
+
+async def start_completion(
+    caller: admission.Caller,
+    completion: CompletionRequest,
+    *,
+    cache_control: str = "",
+    source: str = Conversation.Source.OPENAI,
+) -> services.Reply:
+    """The one way a chat completion starts, from /v1 or a batch line: the gate, the cache plan, the generation."""
+    output = constrained.contract_for(
+        llm.model_config(completion.model), completion.output, completion.tools, tool_history=completion.tool_history
+    )
+    admitted = await admission.admit(caller, _model_request(completion))
+    cache = answer_cache.plan_for(
+        user_id=admitted.user.pk,
+        policy=admitted.policy,
+        model=admitted.model,
+        sampling=completion.sampling,
+        asked=completion.cache,
+        cache_control=cache_control,
+    )
+    return await services.exchange_start(admitted, extra=completion.sampling, source=source, cache=cache, output=output)
 
 
 def _usage(generation: Generation) -> dict:
@@ -116,10 +125,10 @@ def _usage(generation: Generation) -> dict:
     }
 
 
-def _failure(outcome) -> JsonResponse:
+def _failure(outcome) -> tuple[int, dict]:
     if outcome.error_code == FAILED_CODE:  # the model could not meet the client's format: the request's own limit
-        return openai_error(422, outcome.error, kind="invalid_request_error", code=FAILED_CODE, param="response_format")
-    return openai_error(502, outcome.error, kind="api_error", code=outcome.error_code)
+        return 422, error_body(outcome.error, kind="invalid_request_error", code=FAILED_CODE, param="response_format")
+    return 502, error_body(outcome.error, kind="api_error", code=outcome.error_code)
 
 
 def _message(outcome) -> dict:
@@ -130,11 +139,12 @@ def _message(outcome) -> dict:
     return message
 
 
-def _completion(generation: Generation, completion_id: str, model: str) -> JsonResponse:
+def completion_result(generation: Generation, completion_id: str, model: str) -> tuple[int, dict]:
+    """The finished answer as /v1 returns it: (HTTP status, body)."""
     outcome = generation.outcome
     if outcome.status == "failed":
         return _failure(outcome)
-    return JsonResponse(
+    return 200, (
         {
             "id": completion_id,
             "object": "chat.completion",

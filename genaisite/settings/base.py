@@ -165,6 +165,14 @@ FILE_UPLOAD_HANDLERS = [
 # too if an admin raises a role's limit beyond it.
 UPLOAD_MAX_BODY_BYTES = env_int("UPLOAD_MAX_BODY_BYTES", 101 * 1024 * 1024, minimum=1024 * 1024)
 
+# --- Batches (the OpenAI Files and Batch APIs) ----------------------------------------------------------------
+# OpenAI's own limits for a batch input file.
+BATCH_FILE_MAX_BYTES = env_int("BATCH_FILE_MAX_BYTES", 200 * 1024 * 1024, minimum=1024 * 1024)
+BATCH_FILE_MAX_LINES = env_int("BATCH_FILE_MAX_LINES", 50_000, minimum=1)
+BATCH_FILE_RETENTION_DAYS = env_int("BATCH_FILE_RETENTION_DAYS", 30, minimum=1)
+# Lines of one person's batches running at once (of the model server's parallel slots): the rest stay for chat.
+BATCH_CONCURRENCY_PER_USER = env_int("BATCH_CONCURRENCY_PER_USER", 2, minimum=1)
+
 # --- Documents -----------------------------------------------------------------------------------------------
 DOCUMENT_MAX_EXTRACTED_CHARS = env_int("DOCUMENT_MAX_EXTRACTED_CHARS", 3_000_000, minimum=1000)
 # Past either cap the rest of a document is left out, and the document says so (it stays searchable).
@@ -205,6 +213,7 @@ INSTALLED_APPS = [
     "accounts",
     "documents",
     "chat",
+    "batches",
     "genaisite",
 ]
 

@@ -1,0 +1,139 @@
+"""Running a batch's lines: each one claimed with a lease, run through the same start as a /v1 request (the gate,
+quotas, guardrails, the answer cache), its response kept on its row.
+
+A line is claimed by one process at a time (``FOR UPDATE SKIP LOCKED``) and names it (``core.liveness``); a line
+whose process died is claimed again, and its result is recorded only by the process holding it, so no line ends
+twice. At most BATCH_CONCURRENCY_PER_USER lines of one person run at once, whatever the number of workers: the
+model server's other slots stay free for people chatting. A spent daily budget parks the batch, with the reason
+shown, until the reset.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from batches import services
+from batches.models import Batch, BatchLine
+from chat import admission
+from chat.models import Conversation
+from chat.openai_compat.request import parse_completion
+from chat.openai_compat.views import completion_result, error_body, start_completion
+from core import liveness
+from core.db import in_db_thread
+from core.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.LLM_DEADLINE + 60)
+
+
+def claim(batch_id: str, count: int) -> list[BatchLine]:
+    """Up to ``count`` lines to run now: pending ones, or running ones whose process died, within the owner's cap."""
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().get(pk=batch_id)
+        if batch.status != Batch.Status.IN_PROGRESS or timezone.now() >= batch.expires_at:
+            return []
+        running = list(
+            BatchLine.objects.filter(batch__owner_id=batch.owner_id, state=BatchLine.State.RUNNING).values_list(
+                "batch_id", "worker"
+            )
+        )
+        dead = liveness.dead({worker for _, worker in running})
+        room = min(count, settings.BATCH_CONCURRENCY_PER_USER - sum(worker not in dead for _, worker in running))
+        if room <= 0:
+            return []
+        lines = BatchLine.objects.select_for_update(skip_locked=True).filter(batch=batch).order_by("number")
+        found = list(lines.filter(state=BatchLine.State.PENDING)[:room]) or list(
+            lines.filter(state=BatchLine.State.RUNNING, worker__in=dead)[:room]
+        )
+        now = timezone.now()
+        for line in found:
+            line.state, line.worker, line.leased_until = BatchLine.State.RUNNING, liveness.PROCESS_ID, now + _lease()
+            line.attempts += 1
+        BatchLine.objects.bulk_update(found, ["state", "worker", "leased_until", "attempts"])
+        if found and batch.waiting_reason:
+            Batch.objects.filter(pk=batch_id).update(waiting_reason="")
+        return found
+
+
+def record(line: BatchLine, status_code: int, body: dict, usage: dict | None) -> bool:
+    """The line's result, if this process still holds it (a line taken over after a stall is the new holder's)."""
+    state = BatchLine.State.SUCCEEDED if status_code == 200 else BatchLine.State.FAILED
+    with transaction.atomic():
+        updated = BatchLine.objects.filter(
+            pk=line.pk, state=BatchLine.State.RUNNING, worker=liveness.PROCESS_ID
+        ).update(state=state, status_code=status_code, response=body, finished_at=timezone.now(), leased_until=None)
+        if updated and usage:
+            Batch.objects.filter(pk=line.batch_id).update(
+                prompt_tokens=F("prompt_tokens") + usage["prompt_tokens"],
+                completion_tokens=F("completion_tokens") + usage["completion_tokens"],
+            )
+    return bool(updated)
+
+
+def release(line: BatchLine) -> None:
+    BatchLine.objects.filter(pk=line.pk, worker=liveness.PROCESS_ID, state=BatchLine.State.RUNNING).update(
+        state=BatchLine.State.PENDING, leased_until=None, worker=""
+    )
+
+
+def park(batch_id: str, reason: str) -> None:
+    Batch.objects.filter(pk=batch_id).update(waiting_reason=reason[:300])
+
+
+def settle(batch_id: str) -> str:
+    """After a round: finalize a batch with nothing left to do (or cancelled, or past its window, with nothing
+    running); otherwise say who still has it."""
+    batch = Batch.objects.get(pk=batch_id)
+    left = services.open_lines(batch_id)
+    stopping = batch.status == Batch.Status.CANCELLING or timezone.now() >= batch.expires_at
+    if (stopping and not left["running"]) or not (left["pending"] or left["running"]):
+        services.batch_finalize(batch_id)
+        return "finished"
+    return "elsewhere"
+
+
+async def _run_line(owner, line: BatchLine) -> str:
+    """'done', or 'parked' when the owner's budget is spent (the line goes back to pending)."""
+    try:
+        completion = parse_completion(json.dumps(line.body).encode())
+        reply = await start_completion(admission.Caller(user=owner), completion, source=Conversation.Source.BATCH)
+    except ServiceError as exc:
+        if exc.code == "quota_exceeded":
+            await in_db_thread(release)(line)
+            await in_db_thread(park)(line.batch_id, exc.message)
+            return "parked"
+        kind = "invalid_request_error" if exc.status < 500 else "api_error"
+        body = error_body(exc.message, kind=kind, code=exc.code, param=exc.param)
+        await in_db_thread(record)(line, exc.status, body, None)
+        return "done"
+    reply.generation.unsubscribe(reply.events)
+    await reply.generation.finished.wait()
+    completion_id = f"chatcmpl-{reply.turn.assistant_message.pk.hex}"
+    status, body = completion_result(reply.generation, completion_id, reply.generation.request.model.name)
+    await in_db_thread(record)(line, status, body, body.get("usage"))
+    return "done"
+
+
+async def run_batch(batch_id: str, *, slice_seconds: float = 30.0) -> str:
+    """Run lines for about ``slice_seconds``, then give the worker back ('more': the task queues itself again, behind
+    interactive work). Otherwise 'finished', 'parked' (budget spent) or 'elsewhere' (another process runs the rest)."""
+    liveness.keep_alive()
+    batch = await Batch.objects.select_related("owner").aget(pk=batch_id)
+    ends = time.monotonic() + slice_seconds
+    while lines := await in_db_thread(claim)(batch_id, settings.BATCH_CONCURRENCY_PER_USER):
+        results = await asyncio.gather(*(_run_line(batch.owner, line) for line in lines))
+        if "parked" in results:
+            return "parked"
+        if time.monotonic() >= ends:
+            return "more"
+    return await in_db_thread(settle)(batch_id)
