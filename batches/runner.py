@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from batches import services
@@ -30,6 +30,7 @@ from core.db import in_db_thread
 from core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3  # a line that keeps failing inside the service ends failed, instead of being retried for ever
 
 
 def _lease() -> timedelta:
@@ -42,20 +43,22 @@ def claim(batch_id: str, count: int) -> list[BatchLine]:
         batch = Batch.objects.select_for_update().get(pk=batch_id)
         if batch.status != Batch.Status.IN_PROGRESS or timezone.now() >= batch.expires_at:
             return []
+        now = timezone.now()
         running = list(
-            BatchLine.objects.filter(batch__owner_id=batch.owner_id, state=BatchLine.State.RUNNING).values_list(
-                "batch_id", "worker"
-            )
+            BatchLine.objects.filter(
+                batch__owner_id=batch.owner_id, state=BatchLine.State.RUNNING, leased_until__gt=now
+            ).values_list("worker", flat=True)
         )
-        dead = liveness.dead({worker for _, worker in running})
-        room = min(count, settings.BATCH_CONCURRENCY_PER_USER - sum(worker not in dead for _, worker in running))
+        dead = liveness.dead(set(running))
+        room = min(count, settings.BATCH_CONCURRENCY_PER_USER - sum(worker not in dead for worker in running))
         if room <= 0:
             return []
         lines = BatchLine.objects.select_for_update(skip_locked=True).filter(batch=batch).order_by("number")
+        # A line held by a dead process, or past its lease (its holder is stuck), is taken over.
+        abandoned = Q(worker__in=dead) | Q(leased_until__lte=now)
         found = list(lines.filter(state=BatchLine.State.PENDING)[:room]) or list(
-            lines.filter(state=BatchLine.State.RUNNING, worker__in=dead)[:room]
+            lines.filter(abandoned, state=BatchLine.State.RUNNING)[:room]
         )
-        now = timezone.now()
         for line in found:
             line.state, line.worker, line.leased_until = BatchLine.State.RUNNING, liveness.PROCESS_ID, now + _lease()
             line.attempts += 1
@@ -124,6 +127,19 @@ async def _run_line(owner, line: BatchLine) -> str:
     return "done"
 
 
+async def _guarded(owner, line: BatchLine) -> str:
+    try:
+        return await _run_line(owner, line)
+    except Exception:  # a bug must not strand the line as running: it goes back for another try
+        logger.exception("batch %s line %s failed unexpectedly", line.batch_id, line.number)
+        if line.attempts < MAX_ATTEMPTS:
+            await in_db_thread(release)(line)
+            return "released"
+        body = error_body("The request failed inside the service, repeatedly.", kind="api_error", code="internal_error")
+        await in_db_thread(record)(line, 500, body, None)
+        return "done"
+
+
 async def run_batch(batch_id: str, *, slice_seconds: float = 30.0) -> str:
     """Run lines for about ``slice_seconds``, then give the worker back ('more': the task queues itself again, behind
     interactive work). Otherwise 'finished', 'parked' (budget spent) or 'elsewhere' (another process runs the rest)."""
@@ -131,7 +147,7 @@ async def run_batch(batch_id: str, *, slice_seconds: float = 30.0) -> str:
     batch = await Batch.objects.select_related("owner").aget(pk=batch_id)
     ends = time.monotonic() + slice_seconds
     while lines := await in_db_thread(claim)(batch_id, settings.BATCH_CONCURRENCY_PER_USER):
-        results = await asyncio.gather(*(_run_line(batch.owner, line) for line in lines))
+        results = await asyncio.gather(*(_guarded(batch.owner, line) for line in lines))
         if "parked" in results:
             return "parked"
         if time.monotonic() >= ends:
