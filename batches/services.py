@@ -70,7 +70,7 @@ def _fail(batch: Batch, errors: list[dict]) -> None:
 def batch_validate(batch_id: str) -> bool:
     """Check every line; store them as rows and start, or fail the batch with an error per bad line. True: runs."""
     with transaction.atomic():
-        batch = Batch.objects.select_for_update().select_related("owner", "input_file").get(pk=batch_id)
+        batch = Batch.objects.select_for_update(of=("self",)).select_related("owner", "input_file").get(pk=batch_id)
         if batch.status != Batch.Status.VALIDATING:
             return batch.status == Batch.Status.IN_PROGRESS
         source = batch.input_file

@@ -15,17 +15,17 @@ from batches import runner, services
 from batches.models import Batch
 from chat import quotas
 
-# Below interactive work (titles, ingestion) in the queue: a batch waits, a person does not.
-BATCH_PRIORITY = -10
+# The queue on Valkey (RedisExpireHuey) has no priorities: a batch keeps its place behind interactive work by
+# running in slices (runner.run_batch) and re-queueing itself, and by its per-person cap of model slots.
 
 
-@db_task(priority=BATCH_PRIORITY)
+@db_task()
 def batch_validate(batch_id: str) -> None:
     if services.batch_validate(batch_id):
         batch_run(batch_id)
 
 
-@db_task(priority=BATCH_PRIORITY)
+@db_task()
 def batch_run(batch_id: str) -> str:
     outcome = asyncio.run(runner.run_batch(batch_id))
     if outcome == "more":

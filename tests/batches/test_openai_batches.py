@@ -138,3 +138,25 @@ def test_files_are_private_and_bounded(client, daphne_server):
     assert client.files.delete(uploaded.id).deleted
     with pytest.raises(openai.NotFoundError):
         client.files.retrieve(uploaded.id)
+
+
+def test_killing_the_worker_mid_batch_loses_and_duplicates_nothing(client, fake_llm, huey_worker, subprocess_env):
+    from batches import tasks
+
+    fake_llm.tokens_per_second = 4
+    lines = [request_line(f"k{i}", f"w{i}") for i in range(10)]
+    uploaded = client.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert wait_until(lambda: BatchLine.objects.filter(state="succeeded").count() >= 2, timeout=30)
+    huey_worker.process.kill()  # kill -9, mid-line: its running lines name a process that is now dead
+    huey_worker.process.wait()
+    assert BatchLine.objects.filter(batch_id=batch.id, state="running").exists()
+    huey_worker.start()
+    tasks.batch_run(batch.id)  # what the reaper does each minute
+    done = finished(client, batch.id, timeout=90)
+    assert done.status == "completed"
+    output, errors = results(client, done.output_file_id), results(client, done.error_file_id)
+    assert sorted(line["custom_id"] for line in output) == sorted(f"k{i}" for i in range(10))
+    assert errors == []
+    assert done.request_counts.completed == 10
+    assert BatchLine.objects.filter(batch_id=batch.id, attempts__gt=1).exists(), "the dead worker's lines ran again"
