@@ -7,15 +7,18 @@ new endpoint cannot ship without its row here.
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.api.routes import is_legacy
 from accounts.models import ApiKey, Role
+from batches.models import Batch, BatchFile
 from chat import services as chat_services
 from chat.models import LabelSet, Message
 from documents.models import Document
@@ -46,6 +49,20 @@ def _a_document_of(user) -> str:
     return str(document.pk)
 
 
+def _batch_objects_of(user) -> dict:
+    batch_file = BatchFile(owner=user, purpose="batch", filename="in.jsonl", bytes=8, lines=1)
+    batch_file.file.save(f"{batch_file.id}.jsonl", ContentFile(b'{"a": 1}\n'), save=False)
+    batch_file.save()
+    batch = Batch.objects.create(
+        owner=user,
+        endpoint="/v1/chat/completions",
+        requested_file_id=batch_file.id,
+        input_file=batch_file,
+        expires_at=timezone.now() + timedelta(hours=24),
+    )
+    return {"batch_file": batch_file.id, "batch": batch.id}
+
+
 def _objects_of(user) -> dict:
     # A viewer cannot create keys or upload, but may hold both from before a demotion: create them as a member.
     role, user.role = user.role, Role.MEMBER
@@ -56,6 +73,7 @@ def _objects_of(user) -> dict:
         "answer": Message.objects.create(conversation=conversation, role="assistant", content="an answer").pk,
         "document": _a_document_of(user),
         "label_set": LabelSet.objects.create(owner=user, name=f"set-{uuid.uuid4().hex[:8]}", labels=["a", "b"]).pk,
+        **_batch_objects_of(user),
     }
     user.role = role
     return objects
@@ -260,6 +278,61 @@ CASES = [
         auth="key",
         transactional=True,
     ),
+    # Files and batches (OpenAI's shapes): keys only, each person's own; another's is a 404 like a missing one.
+    Case("v1/files", "get", lambda w: "/v1/files", everyone(200, viewer=401), auth="key", transactional=True),
+    Case(
+        "v1/files",
+        "post",
+        lambda w: "/v1/files",
+        everyone(200, viewer=401),
+        body={"file": lambda: SimpleUploadedFile("in.jsonl", b'{"custom_id": "a"}\n'), "purpose": "batch"},
+        auth="key",
+        transactional=True,
+        format="multipart",
+    ),
+    *[
+        Case(
+            route,
+            method,
+            lambda w, which=which, suffix=suffix: f"/v1/files/{getattr(w, which)['batch_file']}{suffix}",
+            everyone(ok if which == "own" else 404, viewer=401),
+            ownership=which,
+            auth="key",
+            transactional=True,
+        )
+        for route, method, suffix, ok in (
+            ("v1/files/<str:file_id>", "get", "", 200),
+            ("v1/files/<str:file_id>", "delete", "", 200),
+            ("v1/files/<str:file_id>/content", "get", "/content", 200),
+        )
+        for which in ("own", "foreign")
+    ],
+    Case("v1/batches", "get", lambda w: "/v1/batches", everyone(200, viewer=401), auth="key", transactional=True),
+    Case(
+        "v1/batches",
+        "post",
+        lambda w: "/v1/batches",
+        everyone(200, viewer=401),
+        body={"input_file_id": "file-none", "endpoint": "/v1/chat/completions", "completion_window": "24h"},
+        auth="key",
+        transactional=True,
+    ),
+    *[
+        Case(
+            route,
+            method,
+            lambda w, which=which, suffix=suffix: f"/v1/batches/{getattr(w, which)['batch']}{suffix}",
+            everyone(200 if which == "own" else 404, viewer=401),
+            ownership=which,
+            auth="key",
+            transactional=True,
+        )
+        for route, method, suffix in (
+            ("v1/batches/<str:batch_id>", "get", ""),
+            ("v1/batches/<str:batch_id>/cancel", "post", "/cancel"),
+        )
+        for which in ("own", "foreign")
+    ],
     Case(
         "v1/embeddings",
         "post",
