@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from batches.models import BatchFile
+from batches.shapes import cursor_page
 from core.errors import ServiceError
 from documents.services import store_file
 
@@ -130,7 +131,7 @@ def file_data(file: BatchFile) -> dict:
 
 
 def file_page(*, owner: User, after: str | None, limit: int, order: str, purpose: str | None) -> dict:
-    """A cursor page in OpenAI's shape: ``has_more`` is exact, so the SDK's pager neither loops nor stops short."""
+    """The owner's files, newest (or oldest) first, as a cursor page."""
     files = BatchFile.objects.filter(owner=owner)
     if purpose:
         files = files.filter(purpose=purpose)
@@ -140,12 +141,4 @@ def file_page(*, owner: User, after: str | None, limit: int, order: str, purpose
         anchor = access_file(owner, after)
         before = {"created_at__gt": anchor.created_at} if order == "asc" else {"created_at__lt": anchor.created_at}
         files = files.filter(**before)
-    found = list(files[: limit + 1])
-    data = [file_data(file) for file in found[:limit]]
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": len(found) > limit,
-    }
+    return cursor_page(list(files[: limit + 1]), limit, file_data)

@@ -5,14 +5,13 @@ the one gate, the work done by ``batches.files`` and ``batches.services`` on a d
 shape. Everything is the key owner's own: another person's file or batch is a 404 like a missing one.
 """
 
-import json
-
 from django.http import FileResponse, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import ApiKeyScope, User
 from batches import files, services, shapes, tasks
 from chat import admission
+from chat.openai_compat.request import json_object
 from chat.openai_compat.views import openai_error, service_error
 from core.db import in_db_thread
 from core.errors import ServiceError
@@ -69,13 +68,7 @@ def _file_content(request: HttpRequest, file_id: str) -> FileResponse:
 def _batches(request: HttpRequest) -> JsonResponse:
     owner = _owner(request)
     if request.method == "POST":
-        try:
-            body = json.loads(request.body or b"")
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise ServiceError("invalid_json", "The request body must be JSON.") from None
-        if not isinstance(body, dict):
-            raise ServiceError("invalid_json", "The request body must be a JSON object.")
-        batch = services.batch_create(owner=owner, body=body)
+        batch = services.batch_create(owner=owner, body=json_object(request.body))
         tasks.batch_start(batch.pk)
         return JsonResponse(shapes.batch_data(batch))
     return JsonResponse(shapes.batch_page(owner, after=request.GET.get("after"), limit=_limit(request, 20, 100)))

@@ -37,9 +37,10 @@ def batch_data(batch: Batch) -> dict:
     }
 
 
-def batch_page(owner, *, after: str | None, limit: int) -> dict:
-    found = owned_batches(owner, after=after)[: limit + 1]
-    data = [batch_data(batch) for batch in found[:limit]]
+def cursor_page(found: list, limit: int, shape) -> dict:
+    """OpenAI's cursor page from up to ``limit + 1`` rows: ``has_more`` is exact, so the SDK's pager neither loops
+    nor stops short."""
+    data = [shape(item) for item in found[:limit]]
     return {
         "object": "list",
         "data": data,
@@ -47,3 +48,7 @@ def batch_page(owner, *, after: str | None, limit: int) -> dict:
         "last_id": data[-1]["id"] if data else None,
         "has_more": len(found) > limit,
     }
+
+
+def batch_page(owner, *, after: str | None, limit: int) -> dict:
+    return cursor_page(list(owned_batches(owner, after=after)[: limit + 1]), limit, batch_data)

@@ -194,14 +194,20 @@ def reject_unsupported(body: dict, supported: frozenset[str], neutral: dict) -> 
         raise _invalid(name, f"Unrecognized request argument supplied: {name}", "unknown_parameter")
 
 
-def json_body(raw_body: bytes, supported: frozenset[str], neutral: dict | None = None) -> dict:
-    """A /v1 request body: a JSON object holding only fields we support (``user`` among them, checked here)."""
+def json_object(raw_body: bytes) -> dict:
+    """A request body that must be a JSON object, or a 400 saying so."""
     try:
         body = json.loads(raw_body or b"")
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ServiceError("invalid_json", "The request body must be JSON.") from None
     if not isinstance(body, dict):
         raise ServiceError("invalid_json", "The request body must be a JSON object.")
+    return body
+
+
+def json_body(raw_body: bytes, supported: frozenset[str], neutral: dict | None = None) -> dict:
+    """A /v1 request body: a JSON object holding only fields we support (``user`` among them, checked here)."""
+    body = json_object(raw_body)
     reject_unsupported(body, supported, neutral or {})
     user = body.get("user")
     if user is not None and (not isinstance(user, str) or len(user) > MAX_USER_CHARS):
