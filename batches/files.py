@@ -48,7 +48,7 @@ def _count_lines(upload: UploadedFile) -> int:
     return lines + (0 if current_blank else 1)
 
 
-def _clean_name(name: str | None) -> str:
+def clean_name(name: str | None) -> str:
     base = os.path.basename(name or "") or "upload"
     return "".join(c for c in base if c.isprintable())[:200] or "upload"
 
@@ -70,7 +70,7 @@ def file_create(*, owner: User, upload: UploadedFile | None, purpose: object) ->
     created = BatchFile(
         owner=owner,
         purpose=purpose,
-        filename=_clean_name(upload.name),
+        filename=clean_name(upload.name),
         bytes=upload.size,
         lines=lines,
         expires_at=timezone.now() + timedelta(days=settings.BATCH_FILE_RETENTION_DAYS),

@@ -59,6 +59,8 @@ class Batch(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=_batch_id, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
     endpoint = models.CharField(max_length=40)
+    # What people call it: the file they uploaded on the Batches page (an SDK batch shows its input file's name).
+    title = models.CharField(max_length=200, blank=True, default="")
     model = models.CharField(max_length=100, blank=True)
     # The id stays when the input file is deleted (OpenAI allows that once the batch is created).
     requested_file_id = models.CharField(max_length=40)

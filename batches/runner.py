@@ -75,11 +75,19 @@ def record(line: BatchLine, status_code: int, body: dict, usage: dict | None) ->
         updated = BatchLine.objects.filter(
             pk=line.pk, state=BatchLine.State.RUNNING, worker=liveness.PROCESS_ID
         ).update(state=state, status_code=status_code, response=body, finished_at=timezone.now(), leased_until=None)
-        if updated and usage:
-            Batch.objects.filter(pk=line.batch_id).update(
-                prompt_tokens=F("prompt_tokens") + usage["prompt_tokens"],
-                completion_tokens=F("completion_tokens") + usage["completion_tokens"],
+        if updated:
+            # Live counts, as OpenAI's request_counts move while a batch runs; finalizing recounts them from the rows.
+            counter = "completed" if state == BatchLine.State.SUCCEEDED else "failed"
+            tokens = (
+                {
+                    "prompt_tokens": F("prompt_tokens") + usage["prompt_tokens"],
+                    "completion_tokens": F("completion_tokens") + usage["completion_tokens"],
+                }
+                if usage
+                else {}
             )
+            Batch.objects.filter(pk=line.batch_id).update(**{counter: F(counter) + 1}, **tokens)
+            services.batch_changed_by_id(line.batch_id)
     return bool(updated)
 
 
@@ -91,6 +99,7 @@ def release(line: BatchLine) -> None:
 
 def park(batch_id: str, reason: str) -> None:
     Batch.objects.filter(pk=batch_id).update(waiting_reason=reason[:300])
+    services.batch_changed_by_id(batch_id)
 
 
 def settle(batch_id: str) -> str:

@@ -14,10 +14,12 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import User
-from batches import files
+from batches import files, tables
 from batches.models import Batch, BatchFile, BatchLine
-from batches.validation import ENDPOINTS, check_lines
+from batches.serializers import BatchSerializer
+from batches.validation import CHAT_COMPLETIONS, ENDPOINTS, check_lines
 from core.errors import ServiceError
+from core.notifications import notify_user
 
 COMPLETION_WINDOW = "24h"
 METADATA_PAIRS, METADATA_KEY, METADATA_VALUE = 16, 64, 512
@@ -41,7 +43,16 @@ def _metadata(value: object) -> dict | None:
     return value
 
 
-def batch_create(*, owner: User, body: dict) -> Batch:
+def batch_changed(batch: Batch) -> None:
+    """Tell the owner's open pages (``/ws/events/``) where the batch stands, once the change commits."""
+    notify_user(batch.owner_id, {"type": "batch.progress", "batch": BatchSerializer(batch).data})
+
+
+def batch_changed_by_id(batch_id: str) -> None:
+    batch_changed(Batch.objects.select_related("input_file").get(pk=batch_id))
+
+
+def batch_create(*, owner: User, body: dict, title: str = "") -> Batch:
     """A new batch, ``validating``; its lines are read and checked by the worker (``batch_validate``)."""
     for name in ("input_file_id", "endpoint", "completion_window"):
         if not body.get(name):
@@ -59,20 +70,32 @@ def batch_create(*, owner: User, body: dict) -> Batch:
         input_file=input_file,
         metadata=_metadata(body.get("metadata")),
         expires_at=timezone.now() + timedelta(hours=24),
+        title=title[:200],
     )
+
+
+@transaction.atomic
+def batch_submit(*, owner: User, upload, defaults: tables.Defaults, metadata: dict | None = None) -> Batch:
+    """A batch from a person's table of prompts (CSV or JSONL, see ``batches.tables``), for chat completions."""
+    requests = tables.requests_file(upload, defaults)
+    input_file = files.file_create(owner=owner, upload=requests, purpose=BatchFile.Purpose.BATCH)
+    body = {"input_file_id": input_file.id, "endpoint": CHAT_COMPLETIONS, "completion_window": COMPLETION_WINDOW}
+    return batch_create(owner=owner, body=body | {"metadata": metadata}, title=files.clean_name(upload.name))
 
 
 def _fail(batch: Batch, errors: list[dict]) -> None:
     batch.status, batch.failed_at, batch.errors = Batch.Status.FAILED, timezone.now(), errors
     batch.save(update_fields=["status", "failed_at", "errors"])
+    batch_changed(batch)
 
 
 def batch_validate(batch_id: str) -> bool:
-    """Check every line; store them as rows and start, or fail the batch with an error per bad line. True: runs."""
+    """Check every line; store them as rows and start, or fail the batch with an error per bad line. True: the
+    runner has work (lines to run, or a cancel to finish)."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update(of=("self",)).select_related("owner", "input_file").get(pk=batch_id)
         if batch.status != Batch.Status.VALIDATING:
-            return batch.status == Batch.Status.IN_PROGRESS
+            return batch.status in (Batch.Status.IN_PROGRESS, Batch.Status.CANCELLING)
         source = batch.input_file
         if source is None or source.purpose != BatchFile.Purpose.BATCH:
             message = f"Cannot find file {batch.requested_file_id}, or it is not a batch input file of yours."
@@ -89,6 +112,7 @@ def batch_validate(batch_id: str) -> bool:
         batch.status, batch.in_progress_at = Batch.Status.IN_PROGRESS, timezone.now()
         batch.model, batch.total = checked.model, len(checked.lines)
         batch.save(update_fields=["status", "in_progress_at", "model", "total"])
+        batch_changed(batch)
     return True
 
 
@@ -109,6 +133,7 @@ def batch_cancel(*, owner: User, batch_id: str) -> Batch:
         raise ServiceError("batch_finished", f"Cannot cancel a batch with status '{batch.status}'.", status=409)
     batch.status, batch.cancelling_at = Batch.Status.CANCELLING, timezone.now()
     batch.save(update_fields=["status", "cancelling_at"])
+    batch_changed(batch)
     return batch
 
 
@@ -155,6 +180,7 @@ def batch_finalize(batch_id: str) -> Batch:
         setattr(batch, f"{end}_at", now)
         batch.waiting_reason = ""
         batch.save()
+        batch_changed(batch)
     return batch
 
 

@@ -8,8 +8,14 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.permissions import access_owned
 from accounts.policies import policy_for
-from chat import quotas
+from chat import llm, quotas
 from chat.models import Conversation, DailyUsage, Message, MessageRating
+
+
+def usable_models(user: User) -> list[str]:
+    """The chat models the user's role may use, in configuration order (the default first)."""
+    policy = policy_for(user)
+    return [model.name for model in llm.configured_models() if policy.allows_model(model.name)]
 
 
 def access_conversation(user: User, conversation_id: uuid.UUID | str) -> Conversation:

@@ -7,19 +7,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import can_chat
-from accounts.policies import policy_for
-from chat import llm, selectors, services
+from chat import selectors, services
 from chat.models import Conversation
 from core.errors import ServiceError
 from documents.models import Document
 from documents.selectors import document_list
 
 SIDEBAR_SIZE = 50
-
-
-def _allowed_models(request: HttpRequest) -> list[str]:
-    policy = policy_for(request.user)
-    return [model.name for model in llm.configured_models() if policy.allows_model(model.name)]
 
 
 @login_required
@@ -54,7 +48,7 @@ def _context(request: HttpRequest, conversation: Conversation | None) -> dict:
     return {
         "conversation": conversation,
         "conversations": selectors.conversation_list(user=request.user, archived=False)[:SIDEBAR_SIZE],
-        "models": _allowed_models(request),
+        "models": selectors.usable_models(request.user),
         "documents_modes": Conversation.DocumentsMode.choices,
     }
 

@@ -44,11 +44,17 @@ def _upload_path() -> str:
     return reverse("api-documents").rstrip("/")
 
 
+@functools.cache
+def _batch_upload_paths() -> frozenset[str]:
+    return frozenset(reverse(name).rstrip("/") for name in ("openai-files", "api-batches"))
+
+
 def body_limit(method: str, path: str, content_type: str) -> int:
-    """The largest body a request may send: a document upload's on the upload endpoint, any other the JSON one."""
+    """The largest body a request may send: a document upload's on the upload endpoint, a batch file's on the two
+    batch upload endpoints, any other the JSON one."""
     if method == "POST" and content_type == MULTIPART and path.rstrip("/") == _upload_path():
         return settings.UPLOAD_MAX_BODY_BYTES
-    if method == "POST" and content_type == MULTIPART and path.rstrip("/") == "/v1/files":
+    if method == "POST" and content_type == MULTIPART and path.rstrip("/") in _batch_upload_paths():
         return settings.BATCH_FILE_MAX_BYTES + 64 * 1024  # the file and the form around it
     return settings.REQUEST_MAX_BODY_BYTES
 

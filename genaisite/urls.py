@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
+from batches import views as batch_views
 from chat import views as chat_views
 from genaisite import views
 
@@ -11,6 +12,7 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("chat.api.urls")),
     path("", include("documents.api.urls")),
+    path("", include("batches.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", views.ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -23,6 +25,7 @@ urlpatterns = [
     path("documents/", include("documents.urls")),
     path("chat/", include("chat.urls")),
     path("tasks/", chat_views.tasks_page, name="tasks"),
+    path("batches/", batch_views.batches_page, name="batches"),
     path("api/v1/", include(api_v1)),
     path("v1/", include("chat.openai_compat.urls")),
     path("v1/", include("batches.urls")),

@@ -1,11 +1,15 @@
 """Builders for test data: real rows in the real database, made the way the product makes them."""
 
 import itertools
+from datetime import timedelta
 
+from django.core.files.base import ContentFile
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import ApiKeyScope, Role, User
+from batches.models import Batch, BatchFile
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
@@ -32,3 +36,17 @@ def session_client(user: User) -> APIClient:
     client = APIClient()
     client.force_login(user)
     return client
+
+
+def make_batch(user: User) -> Batch:
+    """A batch (validating, never queued) with its one-line input file, for tests that need one to point at."""
+    batch_file = BatchFile(owner=user, purpose="batch", filename="in.jsonl", bytes=8, lines=1)
+    batch_file.file.save(f"{batch_file.id}.jsonl", ContentFile(b'{"a": 1}\n'), save=False)
+    batch_file.save()
+    return Batch.objects.create(
+        owner=user,
+        endpoint="/v1/chat/completions",
+        requested_file_id=batch_file.id,
+        input_file=batch_file,
+        expires_at=timezone.now() + timedelta(hours=24),
+    )

@@ -23,7 +23,7 @@ from accounts.models import ApiKey, PolicyOverride, Role
 from chat import services as chat_services
 from chat.models import LabelSet, Message
 from documents.models import Document
-from tests.factories import make_key, make_user
+from tests.factories import make_batch, make_key, make_user
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -71,6 +71,7 @@ def objects_to_test_on(user) -> tuple[dict, dict]:
         "path.message_id": str(answer.pk),
         "path.document_id": str(a_document_of(user).pk),
         "path.key_id": a_key_of(user),  # not the key the run authenticates with
+        "path.batch_id": make_batch(user).id,
     }
     deleted = {
         "DELETE /api/v1/conversations/{conversation_id}/": {
@@ -78,6 +79,7 @@ def objects_to_test_on(user) -> tuple[dict, dict]:
         },
         "DELETE /api/v1/documents/{document_id}/": {"path.document_id": str(a_document_of(user).pk)},
         "DELETE /api/v1/keys/{key_id}/": {"path.key_id": a_key_of(user)},
+        "POST /api/v1/batches/{batch_id}/cancel/": {"path.batch_id": make_batch(user).id},
         "DELETE /api/v1/tasks/label-sets/{label_set_id}/": {
             "path.label_set_id": LabelSet.objects.create(owner=user, name="contract", labels=["a", "b"]).pk
         },

@@ -7,22 +7,19 @@ new endpoint cannot ship without its row here.
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.api.routes import is_legacy
 from accounts.models import ApiKey, Role
-from batches.models import Batch, BatchFile
 from chat import services as chat_services
 from chat.models import LabelSet, Message
 from documents.models import Document
-from tests.factories import key_client, make_key, make_user, session_client
+from tests.factories import key_client, make_batch, make_key, make_user, session_client
 
 ROLES = [Role.ADMIN, Role.MODERATOR, Role.MEMBER, Role.VIEWER]
 ANONYMOUS = "anonymous"
@@ -50,17 +47,8 @@ def _a_document_of(user) -> str:
 
 
 def _batch_objects_of(user) -> dict:
-    batch_file = BatchFile(owner=user, purpose="batch", filename="in.jsonl", bytes=8, lines=1)
-    batch_file.file.save(f"{batch_file.id}.jsonl", ContentFile(b'{"a": 1}\n'), save=False)
-    batch_file.save()
-    batch = Batch.objects.create(
-        owner=user,
-        endpoint="/v1/chat/completions",
-        requested_file_id=batch_file.id,
-        input_file=batch_file,
-        expires_at=timezone.now() + timedelta(hours=24),
-    )
-    return {"batch_file": batch_file.id, "batch": batch.id}
+    batch = make_batch(user)
+    return {"batch_file": batch.input_file_id, "batch": batch.id}
 
 
 def _objects_of(user) -> dict:
@@ -278,6 +266,31 @@ CASES = [
         auth="key",
         transactional=True,
     ),
+    # Batches for people: each person's own; another's is a 404 like a missing one.
+    Case("api/v1/batches/", "get", lambda w: "/api/v1/batches/", everyone(200)),
+    Case(
+        "api/v1/batches/",
+        "post",
+        lambda w: "/api/v1/batches/",
+        everyone(201),
+        body={"file": lambda: SimpleUploadedFile("p.csv", b"prompt\nhello\n", content_type="text/csv")},
+        format="multipart",
+    ),
+    *[
+        Case(
+            route,
+            method,
+            lambda w, which=which, suffix=suffix: f"/api/v1/batches/{getattr(w, which)['batch']}/{suffix}",
+            everyone(200 if which == "own" else 404),
+            ownership=which,
+        )
+        for route, method, suffix in (
+            ("api/v1/batches/<str:batch_id>/", "get", ""),
+            ("api/v1/batches/<str:batch_id>/cancel/", "post", "cancel/"),
+            ("api/v1/batches/<str:batch_id>/results/", "get", "results/"),
+        )
+        for which in ("own", "foreign")
+    ],
     # Files and batches (OpenAI's shapes): keys only, each person's own; another's is a 404 like a missing one.
     Case("v1/files", "get", lambda w: "/v1/files", everyone(200, viewer=401), auth="key", transactional=True),
     Case(
