@@ -1,8 +1,8 @@
 """``/v1/files`` and ``/v1/batches``: OpenAI's Files and Batch APIs, for the unmodified ``openai`` SDK.
 
-Plain async views like the rest of /v1: the API key (scope ``chat``, since a batch runs chat completions) checked by
-the one gate, the work done by ``batches.files`` and ``batches.services`` on a database thread, errors in OpenAI's
-shape. Everything is the key owner's own: another person's file or batch is a 404 like a missing one.
+Plain async views like the rest of /v1: the API key (scope ``chat``, which chat completions and embeddings both
+need) checked by the one gate, the work done by ``batches.files`` and ``batches.services`` on a database thread,
+errors in OpenAI's shape. Everything is the key owner's own: another person's file or batch is a 404 like a missing one.
 """
 
 from django.http import FileResponse, HttpRequest, JsonResponse

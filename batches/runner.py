@@ -1,5 +1,6 @@
-"""Running a batch's lines: each one claimed with a lease, run through the same start as a /v1 request (the gate,
-quotas, guardrails, the answer cache), its response kept on its row.
+"""Running a batch's lines: each one claimed with a lease, run through the same start as its /v1 request (the gate,
+quotas, guardrails, the answer cache for a chat completion; the gate, quotas, the ledger for an embedding), its
+response kept on its row.
 
 A line is claimed by one process at a time (``FOR UPDATE SKIP LOCKED``) and names it (``core.liveness``); a line
 whose process died is claimed again, and its result is recorded only by the process holding it, so no line ends
@@ -19,8 +20,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from batches import services
+from batches import embedding_lines, services
 from batches.models import Batch, BatchLine
+from batches.validation import CHAT_COMPLETIONS, EMBEDDINGS
 from chat import admission
 from chat.models import Conversation
 from chat.openai_compat.request import parse_completion
@@ -114,11 +116,24 @@ def settle(batch_id: str) -> str:
     return "elsewhere"
 
 
-async def _run_line(owner, line: BatchLine) -> str:
+async def _chat_completion(owner, body: dict) -> tuple[int, dict, dict | None]:
+    completion = parse_completion(json.dumps(body).encode())
+    reply = await start_completion(admission.Caller(user=owner), completion, source=Conversation.Source.BATCH)
+    reply.generation.unsubscribe(reply.events)
+    await reply.generation.finished.wait()
+    completion_id = f"chatcmpl-{reply.turn.assistant_message.pk.hex}"
+    status, answered = completion_result(reply.generation, completion_id, reply.generation.request.model.name)
+    return status, answered, answered.get("usage")
+
+
+# Each endpoint's answer to a line: (HTTP status, response body, usage), or a ServiceError for a refusal.
+ANSWERS = {CHAT_COMPLETIONS: _chat_completion, EMBEDDINGS: embedding_lines.answer}
+
+
+async def _run_line(batch: Batch, line: BatchLine) -> str:
     """'done', or 'parked' when the owner's budget is spent (the line goes back to pending)."""
     try:
-        completion = parse_completion(json.dumps(line.body).encode())
-        reply = await start_completion(admission.Caller(user=owner), completion, source=Conversation.Source.BATCH)
+        status, body, usage = await ANSWERS[batch.endpoint](batch.owner, line.body)
     except ServiceError as exc:
         if exc.code == "quota_exceeded":
             await in_db_thread(release)(line)
@@ -128,17 +143,13 @@ async def _run_line(owner, line: BatchLine) -> str:
         body = error_body(exc.message, kind=kind, code=exc.code, param=exc.param)
         await in_db_thread(record)(line, exc.status, body, None)
         return "done"
-    reply.generation.unsubscribe(reply.events)
-    await reply.generation.finished.wait()
-    completion_id = f"chatcmpl-{reply.turn.assistant_message.pk.hex}"
-    status, body = completion_result(reply.generation, completion_id, reply.generation.request.model.name)
-    await in_db_thread(record)(line, status, body, body.get("usage"))
+    await in_db_thread(record)(line, status, body, usage)
     return "done"
 
 
-async def _guarded(owner, line: BatchLine) -> str:
+async def _guarded(batch: Batch, line: BatchLine) -> str:
     try:
-        return await _run_line(owner, line)
+        return await _run_line(batch, line)
     except Exception:  # a bug must not strand the line as running: it goes back for another try
         logger.exception("batch %s line %s failed unexpectedly", line.batch_id, line.number)
         if line.attempts < MAX_ATTEMPTS:
@@ -156,7 +167,7 @@ async def run_batch(batch_id: str, *, slice_seconds: float = 30.0) -> str:
     batch = await Batch.objects.select_related("owner").aget(pk=batch_id)
     ends = time.monotonic() + slice_seconds
     while lines := await in_db_thread(claim)(batch_id, settings.BATCH_CONCURRENCY_PER_USER):
-        results = await asyncio.gather(*(_guarded(batch.owner, line) for line in lines))
+        results = await asyncio.gather(*(_guarded(batch, line) for line in lines))
         if "parked" in results:
             return "parked"
         if time.monotonic() >= ends:

@@ -1,16 +1,19 @@
-"""Batch work on Huey: validate a new batch, run its lines, revive batches whose runner died, end expired ones.
+"""Batch work on Huey: validate a new batch, run its lines, revive batches whose runner died or whose owner has
+budget again, end expired and cancelled ones.
 
 Tasks take ids; the rows are the truth (status, each line's state and lease), so a killed worker is recovered by
 the reaper: its lines are claimed again once its liveness lease is gone.
 """
 
 import asyncio
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from accounts.policies import policy_for
 from batches import runner, services
 from batches.models import Batch
 from chat import quotas
@@ -40,12 +43,26 @@ def batch_start(batch_id: str) -> None:
     transaction.on_commit(lambda: batch_validate(batch_id))
 
 
+def _still_parked(batch: Batch, now: datetime) -> bool:
+    """A parked batch waits until its owner has budget again: at the reset, or sooner when the budget is raised (the
+    run scheduled at the reset is not the only way back: a queue that lost it, or a raised budget, must not strand
+    the batch until then). Any budget left is worth a try, since an embedding line may need only a few tokens; a
+    line that needs more parks again, at most once a reaper period. Ending a batch (cancelled, or past its window)
+    needs no budget."""
+    if not batch.waiting_reason or batch.status != Batch.Status.IN_PROGRESS or now >= batch.expires_at:
+        return False
+    return quotas.available(batch.owner_id, now.date(), policy_for(batch.owner).daily_token_budget) <= 0
+
+
 @db_periodic_task(crontab(minute="*"))
 def batches_revive() -> int:
-    """Batches that should be moving but whose runner is gone (a killed worker), and expired ones, get a runner."""
+    """Batches that should be moving but whose runner is gone (a killed worker), parked ones whose owner has budget
+    again, and expired or cancelled ones get a runner. Returns how many."""
+    now = timezone.now()
     open_batches = Batch.objects.filter(
-        status__in=[Batch.Status.VALIDATING, Batch.Status.IN_PROGRESS, Batch.Status.CANCELLING], waiting_reason=""
-    ).values_list("pk", "status")
-    for batch_id, status in open_batches:
-        (batch_validate if status == Batch.Status.VALIDATING else batch_run)(batch_id)
-    return len(open_batches)
+        status__in=[Batch.Status.VALIDATING, Batch.Status.IN_PROGRESS, Batch.Status.CANCELLING]
+    ).select_related("owner")
+    revived = [batch for batch in open_batches if not _still_parked(batch, now)]
+    for batch in revived:
+        (batch_validate if batch.status == Batch.Status.VALIDATING else batch_run)(batch.pk)
+    return len(revived)

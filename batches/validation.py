@@ -5,13 +5,17 @@ model against the owner's role, so a line that passes here is refused later only
 import json
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from accounts.models import User
 from chat import admission, llm
+from chat.openai_compat.embeddings import embeddings_request
 from chat.openai_compat.request import parse_completion
 from core.errors import ServiceError
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
-ENDPOINTS = (CHAT_COMPLETIONS,)
+EMBEDDINGS = "/v1/embeddings"
+ENDPOINTS = (CHAT_COMPLETIONS, EMBEDDINGS)
 MAX_ERRORS = 100  # reported per batch; the first ones are enough to fix a file
 MAX_CUSTOM_ID = 512
 
@@ -49,17 +53,25 @@ def _line_error(checked: Checked, number: int, request: object, endpoint: str) -
     if not isinstance(body, dict):
         checked.refuse(number, "invalid_request", "'body' must be a JSON object.", "body")
         return None
-    if body.get("stream"):
+    if endpoint == CHAT_COMPLETIONS and body.get("stream"):  # an embeddings body has no such field: its parser says so
         message = "Chat Completions: Streaming is not supported in the Batch API."
         checked.refuse(number, "streaming_unsupported", message, "body.stream")
         return None
     return custom_id, body
 
 
-def _body_error(checked: Checked, number: int, owner: User, body: dict) -> bool:
+def _model_of(endpoint: str, body: dict) -> str:
+    """The model a body asks for, once the endpoint's own parser (the one its /v1 view uses) accepts it."""
+    if endpoint == EMBEDDINGS:
+        embeddings_request(body)  # the one embeddings model, or a 404 naming it
+        return settings.EMBEDDINGS_MODEL
+    parse_completion(json.dumps(body).encode())
+    return llm.model_config(body.get("model")).name
+
+
+def _body_error(checked: Checked, number: int, owner: User, endpoint: str, body: dict) -> bool:
     try:
-        parse_completion(json.dumps(body).encode())
-        admission.check_can_use(owner, llm.model_config(body.get("model")).name)
+        admission.check_can_use(owner, _model_of(endpoint, body))
     except ServiceError as exc:
         code = "model_not_found" if exc.status == 404 else exc.code
         checked.refuse(number, code, exc.message, f"body.{exc.param}" if exc.param else "body")
@@ -84,7 +96,7 @@ def check_lines(owner: User, endpoint: str, text_lines) -> Checked:
             checked.refuse(number, "invalid_json_line", "This line is not parseable as valid JSON.")
             continue
         parsed = _line_error(checked, number, request, endpoint)
-        if parsed is None or _body_error(checked, number, owner, parsed[1]):
+        if parsed is None or _body_error(checked, number, owner, endpoint, parsed[1]):
             continue
         custom_id, body = parsed
         if custom_id in seen:

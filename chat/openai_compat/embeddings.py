@@ -7,7 +7,8 @@ names it, as OpenAI answers. Token-id arrays are refused: clients make them with
 in this model's vocabulary, so accepting them would return wrong vectors without an error.
 
 The request is parsed, admitted, embedded and answered on the embedding threads (``chat.embeddings.EXECUTOR``): the
-JSON of a large batch takes milliseconds to read and write, which the event loop does not wait for.
+JSON of a large batch takes milliseconds to read and write, which the event loop does not wait for. A batch line
+(``batches.embedding_lines``) is parsed by ``embeddings_request`` and answered by ``answer_data``, as this view is.
 """
 
 import base64
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from chat import admission
 from chat.embeddings import EXECUTOR, Embedded, embeddings_create
-from chat.openai_compat.request import json_body
+from chat.openai_compat.request import checked_fields, json_object
 from chat.openai_compat.views import service_error
 from core.db import in_db_thread
 from core.errors import ServiceError
@@ -84,7 +85,13 @@ def _dimensions(value: object) -> int | None:
 
 
 def parse_embeddings(raw_body: bytes) -> EmbeddingsRequest:
-    body = json_body(raw_body, FIELDS)
+    return embeddings_request(json_object(raw_body))
+
+
+def embeddings_request(body: dict) -> EmbeddingsRequest:
+    """A decoded body, checked field by field: the view's request, and each line of an embeddings batch when the
+    batch is validated, so a line that passes there is one this endpoint would accept."""
+    checked_fields(body, FIELDS)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise _invalid("model", "'model' is required.", "missing_model")
@@ -98,28 +105,31 @@ def parse_embeddings(raw_body: bytes) -> EmbeddingsRequest:
     return EmbeddingsRequest(texts, encoding == "base64", _dimensions(body.get("dimensions")))
 
 
-def response_body(embedded: Embedded, *, as_base64: bool) -> bytes:
+def response_data(embedded: Embedded, *, as_base64: bool) -> dict:
     vectors = embedded.vectors
     if as_base64:
         rows: list = [base64.b64encode(row.astype("<f4", copy=False).tobytes()).decode("ascii") for row in vectors]
     else:
         rows = vectors.tolist()  # each float32 as the double it is exactly: parses back to the same float32
     tokens = embedded.prompt_tokens
-    body = {
+    return {
         "object": "list",
         "data": [{"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)],
         "model": settings.EMBEDDINGS_MODEL,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
-    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def answer_data(request: EmbeddingsRequest, caller: admission.Caller) -> dict:
+    """The answer to a parsed request, through the gate (admission, quota, the usage ledger). Blocking: run it on
+    ``EXECUTOR``."""
+    embedded = embeddings_create(caller=caller, texts=request.texts, dimensions=request.dimensions)
+    return response_data(embedded, as_base64=request.base64)
 
 
 def _answer(raw_body: bytes, authorization: str | None) -> bytes:
-    request = parse_embeddings(raw_body)
-    embedded = embeddings_create(
-        caller=admission.Caller(authorization=authorization), texts=request.texts, dimensions=request.dimensions
-    )
-    return response_body(embedded, as_base64=request.base64)
+    body = answer_data(parse_embeddings(raw_body), admission.Caller(authorization=authorization))
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 _answer_off_loop = in_db_thread(_answer, executor=EXECUTOR)

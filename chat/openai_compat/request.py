@@ -207,7 +207,11 @@ def json_object(raw_body: bytes) -> dict:
 
 def json_body(raw_body: bytes, supported: frozenset[str], neutral: dict | None = None) -> dict:
     """A /v1 request body: a JSON object holding only fields we support (``user`` among them, checked here)."""
-    body = json_object(raw_body)
+    return checked_fields(json_object(raw_body), supported, neutral)
+
+
+def checked_fields(body: dict, supported: frozenset[str], neutral: dict | None = None) -> dict:
+    """``json_body``'s checks on a body already decoded (a batch line's): only fields we support, ``user`` typed."""
     reject_unsupported(body, supported, neutral or {})
     user = body.get("user")
     if user is not None and (not isinstance(user, str) or len(user) > MAX_USER_CHARS):
