@@ -6,15 +6,14 @@ is what ``POST /v1/embeddings`` would have returned for it. The runner does the 
 the batch on a spent budget, records any other refusal as the line's response.
 """
 
-from accounts.models import User
 from chat import admission
 from chat.embeddings import EXECUTOR
 from chat.openai_compat.embeddings import answer_data, embeddings_request
 from core.db import in_db_thread
 
 
-def _answer(owner: User, body: dict) -> tuple[int, dict, dict]:
-    answered = answer_data(embeddings_request(body), admission.Caller(user=owner))
+def _answer(caller: admission.Caller, body: dict) -> tuple[int, dict, dict]:
+    answered = answer_data(embeddings_request(body), caller)
     # The batch's token counters read a chat answer's usage; an embedding generates nothing.
     usage = {"prompt_tokens": answered["usage"]["prompt_tokens"], "completion_tokens": 0}
     return 200, answered, usage
@@ -24,6 +23,6 @@ def _answer(owner: User, body: dict) -> tuple[int, dict, dict]:
 _answer_off_loop = in_db_thread(_answer, executor=EXECUTOR)
 
 
-async def answer(owner: User, body: dict) -> tuple[int, dict, dict]:
+async def answer(caller: admission.Caller, body: dict) -> tuple[int, dict, dict]:
     """(HTTP status, response body, usage for the batch's counters); a refusal raises ``ServiceError``."""
-    return await _answer_off_loop(owner, body)
+    return await _answer_off_loop(caller, body)

@@ -26,7 +26,7 @@ from batches.validation import CHAT_COMPLETIONS, EMBEDDINGS
 from chat import admission
 from chat.models import Conversation
 from chat.openai_compat.request import parse_completion
-from chat.openai_compat.views import completion_result, error_body, start_completion
+from chat.openai_compat.views import completion_result, error_body, service_error_body, start_completion
 from core import liveness
 from core.db import in_db_thread
 from core.errors import ServiceError
@@ -93,9 +93,12 @@ def record(line: BatchLine, status_code: int, body: dict, usage: dict | None) ->
     return bool(updated)
 
 
-def release(line: BatchLine) -> None:
+def release(line: BatchLine, *, attempted: bool = True) -> None:
+    """Back to pending. A line that only waited for its owner's budget gives its attempt back: attempts count
+    failures inside the service (MAX_ATTEMPTS), not how often a batch was parked."""
+    given_back = {} if attempted else {"attempts": F("attempts") - 1}
     BatchLine.objects.filter(pk=line.pk, worker=liveness.PROCESS_ID, state=BatchLine.State.RUNNING).update(
-        state=BatchLine.State.PENDING, leased_until=None, worker=""
+        state=BatchLine.State.PENDING, leased_until=None, worker="", **given_back
     )
 
 
@@ -116,9 +119,9 @@ def settle(batch_id: str) -> str:
     return "elsewhere"
 
 
-async def _chat_completion(owner, body: dict) -> tuple[int, dict, dict | None]:
+async def _chat_completion(caller: admission.Caller, body: dict) -> tuple[int, dict, dict | None]:
     completion = parse_completion(json.dumps(body).encode())
-    reply = await start_completion(admission.Caller(user=owner), completion, source=Conversation.Source.BATCH)
+    reply = await start_completion(caller, completion, source=Conversation.Source.BATCH)
     reply.generation.unsubscribe(reply.events)
     await reply.generation.finished.wait()
     completion_id = f"chatcmpl-{reply.turn.assistant_message.pk.hex}"
@@ -133,15 +136,14 @@ ANSWERS = {CHAT_COMPLETIONS: _chat_completion, EMBEDDINGS: embedding_lines.answe
 async def _run_line(batch: Batch, line: BatchLine) -> str:
     """'done', or 'parked' when the owner's budget is spent (the line goes back to pending)."""
     try:
-        status, body, usage = await ANSWERS[batch.endpoint](batch.owner, line.body)
+        caller = admission.Caller(user=batch.owner, batch_line=True)
+        status, body, usage = await ANSWERS[batch.endpoint](caller, line.body)
     except ServiceError as exc:
         if exc.code == "quota_exceeded":
-            await in_db_thread(release)(line)
+            await in_db_thread(release)(line, attempted=False)
             await in_db_thread(park)(line.batch_id, exc.message)
             return "parked"
-        kind = "invalid_request_error" if exc.status < 500 else "api_error"
-        body = error_body(exc.message, kind=kind, code=exc.code, param=exc.param)
-        await in_db_thread(record)(line, exc.status, body, None)
+        await in_db_thread(record)(line, exc.status, service_error_body(exc), None)
         return "done"
     await in_db_thread(record)(line, status, body, usage)
     return "done"

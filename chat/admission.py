@@ -36,6 +36,10 @@ class Caller:
     authorization: str | None = None  # ``Authorization`` header, when the key is checked here (/v1)
     # The entry point already counted this request on the general per-minute limit (DRF's throttle does).
     request_counted: bool = False
+    # A line of a batch job: paced by the batch runner's per-person cap (BATCH_CONCURRENCY_PER_USER), not by the
+    # per-minute limits, which are for interactive requests (a 500-line batch would otherwise fail most lines, or
+    # take its owner's chat budget); the daily token budget, the model permission and the guardrails still apply.
+    batch_line: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,18 @@ def authenticate(caller: Caller, *, model: str | None = None, scope: str | None 
     return user
 
 
-def _check(caller: Caller, user: User, api_key: ApiKey | None, model: str | None, scope: str | None, *, model_request):
-    if scope is not None:
-        require_scope(api_key, scope)
+def _rate_limit(caller: Caller, user: User, api_key: ApiKey | None, *, model_request: bool) -> None:
+    if caller.batch_line:
+        return
     ratelimits.enforce(
         user, api_key.pk if api_key else None, model_request=model_request, request_counted=caller.request_counted
     )
+
+
+def _check(caller: Caller, user: User, api_key: ApiKey | None, model: str | None, scope: str | None, *, model_request):
+    if scope is not None:
+        require_scope(api_key, scope)
+    _rate_limit(caller, user, api_key, model_request=model_request)
     if model_request:
         check_can_chat(user, llm.model_config(model))
 
@@ -196,9 +206,7 @@ def admit_embeddings(caller: Caller, *, model: str, texts: list[str]) -> Embeddi
     no stranger); no answer can be shortened to fit, so a budget without room for all of it is a 429."""
     user, api_key = _identify(caller)
     require_scope(api_key, ApiKeyScope.CHAT)
-    ratelimits.enforce(
-        user, api_key.pk if api_key else None, model_request=True, request_counted=caller.request_counted
-    )
+    _rate_limit(caller, user, api_key, model_request=True)
     check_can_use(user, model)
     budget = policy_for(user).daily_token_budget
     hold = quotas.reserve_exact(user_id=user.pk, budget=budget, tokens=embedding_usage.input_tokens(texts))

@@ -43,14 +43,18 @@ def _error_kind(status: int) -> str:
     }.get(status, "invalid_request_error" if status < 500 else "api_error")
 
 
+def service_error_body(exc: ServiceError) -> dict:
+    """A refusal's body in OpenAI's shape (also a failed batch line's response)."""
+    if exc.code == "quota_exceeded":  # OpenAI's own type for a spent budget
+        return error_body(exc.message, kind="insufficient_quota", code=exc.code)
+    return error_body(exc.message, kind=_error_kind(exc.status), code=exc.code, param=exc.param)
+
+
 def service_error(exc: ServiceError) -> JsonResponse:
+    response = JsonResponse(service_error_body(exc), status=exc.status)
     if exc.code == "quota_exceeded":
-        # OpenAI's own shape for a spent budget. The SDK retries 429s by itself unless told not to; retrying cannot
-        # help before the reset, hours away.
-        response = openai_error(exc.status, exc.message, kind="insufficient_quota", code=exc.code)
+        # The SDK retries 429s by itself unless told not to; retrying cannot help before the reset, hours away.
         response["x-should-retry"] = "false"
-    else:
-        response = openai_error(exc.status, exc.message, kind=_error_kind(exc.status), code=exc.code, param=exc.param)
     if exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
     return response

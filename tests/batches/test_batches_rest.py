@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async as db
 from channels.testing import WebsocketCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from accounts.models import PolicyOverride
 from batches.models import Batch, BatchLine
 from genaisite.asgi import application
 from tests.conftest import wait_until
@@ -182,3 +183,17 @@ async def test_progress_reaches_the_owners_open_pages_live(fake_llm, huey_worker
     assert seen[-1]["status"] == "completed"
     assert seen[-1]["progress"] == 100
     await socket.disconnect()
+
+
+def test_a_batch_is_paced_by_its_cap_not_its_owners_per_minute_limit(fake_llm, huey_worker):
+    user = make_user()
+    PolicyOverride.objects.create(user=user, requests_per_minute=3)
+    client = key_client(make_key(user))
+    rows = "".join(f"n{i},word{i}\n" for i in range(8))  # more lines than the owner may send requests a minute
+    created = post_batch(client, "many.csv", f"id,prompt\n{rows}".encode(), max_tokens="2")
+    done = wait_finished(client, created.json()["id"])
+    assert (done["status"], done["completed"], done["failed"]) == ("completed", 8, 0)
+    # The batch took none of the owner's interactive budget: they can still chat.
+    conversation = client.post("/api/v1/conversations/", {}, format="json").json()
+    reply = client.post(f"/api/v1/conversations/{conversation['id']}/messages/", {"content": "hi"}, format="json")
+    assert reply.status_code == 201, reply.json()
