@@ -163,15 +163,26 @@ async def _guarded(batch: Batch, line: BatchLine) -> str:
 
 
 async def run_batch(batch_id: str, *, slice_seconds: float = 30.0) -> str:
-    """Run lines for about ``slice_seconds``, then give the worker back ('more': the task queues itself again, behind
-    interactive work). Otherwise 'finished', 'parked' (budget spent) or 'elsewhere' (another process runs the rest)."""
+    """Keep up to BATCH_CONCURRENCY_PER_USER lines running for about ``slice_seconds`` (a finished line's slot is
+    refilled at once, so the model never waits for the slowest line of a group), then give the worker back
+    ('more': the task queues itself again, behind interactive work). Otherwise 'finished', 'parked' (budget spent)
+    or 'elsewhere' (another process runs the rest)."""
     liveness.keep_alive()
     batch = await Batch.objects.select_related("owner").aget(pk=batch_id)
     ends = time.monotonic() + slice_seconds
-    while lines := await in_db_thread(claim)(batch_id, settings.BATCH_CONCURRENCY_PER_USER):
-        results = await asyncio.gather(*(_guarded(batch, line) for line in lines))
-        if "parked" in results:
-            return "parked"
-        if time.monotonic() >= ends:
-            return "more"
+    running: set[asyncio.Task] = set()
+    parked = False
+    while True:
+        room = settings.BATCH_CONCURRENCY_PER_USER - len(running)
+        if room > 0 and not parked and time.monotonic() < ends:
+            for line in await in_db_thread(claim)(batch_id, room):
+                running.add(asyncio.create_task(_guarded(batch, line)))
+        if not running:
+            break
+        finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        parked = parked or any(task.result() == "parked" for task in finished)
+    if parked:
+        return "parked"
+    if time.monotonic() >= ends and (await in_db_thread(services.open_lines)(batch_id))["pending"]:
+        return "more"
     return await in_db_thread(settle)(batch_id)

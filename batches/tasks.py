@@ -15,8 +15,9 @@ from huey.contrib.djhuey import db_periodic_task, db_task
 
 from accounts.policies import policy_for
 from batches import runner, services
-from batches.models import Batch
+from batches.models import Batch, BatchLine
 from chat import quotas
+from core import liveness
 
 # The queue on Valkey (RedisExpireHuey) has no priorities: a batch keeps its place behind interactive work by
 # running in slices (runner.run_batch) and re-queueing itself, and by its per-person cap of model slots.
@@ -54,6 +55,19 @@ def _still_parked(batch: Batch, now: datetime) -> bool:
     return quotas.available(batch.owner_id, now.date(), policy_for(batch.owner).daily_token_budget) <= 0
 
 
+def _has_live_runner(batch: Batch, now: datetime) -> bool:
+    """A line of the batch is held, within its lease, by a process that is alive: its runner is at work, and a
+    second one would only wait for the same slots."""
+    if batch.status != Batch.Status.IN_PROGRESS or now >= batch.expires_at:
+        return False
+    holders = set(
+        BatchLine.objects.filter(batch=batch, state=BatchLine.State.RUNNING, leased_until__gt=now).values_list(
+            "worker", flat=True
+        )
+    )
+    return bool(holders - liveness.dead(holders))
+
+
 @db_periodic_task(crontab(minute="*"))
 def batches_revive() -> int:
     """Batches that should be moving but whose runner is gone (a killed worker), parked ones whose owner has budget
@@ -62,7 +76,7 @@ def batches_revive() -> int:
     open_batches = Batch.objects.filter(
         status__in=[Batch.Status.VALIDATING, Batch.Status.IN_PROGRESS, Batch.Status.CANCELLING]
     ).select_related("owner")
-    revived = [batch for batch in open_batches if not _still_parked(batch, now)]
+    revived = [batch for batch in open_batches if not (_still_parked(batch, now) or _has_live_runner(batch, now))]
     for batch in revived:
         (batch_validate if batch.status == Batch.Status.VALIDATING else batch_run)(batch.pk)
     return len(revived)
