@@ -291,3 +291,13 @@ def console_log():
     previous = handler.setStream(stream)
     yield stream
     handler.setStream(previous)
+
+
+def user_events_socket(api_key: str):
+    """A Channels test client of ``/ws/events/`` signed in with ``api_key`` (call ``connect()`` on it)."""
+    from channels.testing import WebsocketCommunicator
+
+    from genaisite.asgi import application
+
+    headers = [(b"origin", b"http://127.0.0.1"), (b"authorization", f"Bearer {api_key}".encode())]
+    return WebsocketCommunicator(application, "/ws/events/", headers=headers)

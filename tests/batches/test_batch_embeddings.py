@@ -12,7 +12,6 @@ from django.conf import settings as django_settings
 from batches.models import Batch, BatchLine
 from chat.models import DailyUsage, TokenQuota
 from tests.batches.test_openai_batches import finished, jsonl, request_line, results
-from tests.factories import make_key, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,17 +26,6 @@ TEXTS = [
 def embedding_line(custom_id: str, text: str | list, model: str = MODEL, **body) -> dict:
     body = {"model": model, "input": text, **body}
     return {"custom_id": custom_id, "method": "POST", "url": "/v1/embeddings", "body": body}
-
-
-@pytest.fixture
-def owner():
-    return make_user()
-
-
-@pytest.fixture
-def client(fake_llm, huey_worker, daphne_server, settings, owner) -> openai.OpenAI:
-    url = daphne_server(settings.LLM_MODELS)
-    return openai.OpenAI(base_url=f"{url}/v1", api_key=make_key(owner), max_retries=0)
 
 
 def vectors(data: list[dict]) -> np.ndarray:

@@ -17,20 +17,8 @@ from chat.models import TokenQuota
 from tests.batches.test_batch_embeddings import embedding_line
 from tests.batches.test_openai_batches import finished, jsonl, request_line, results
 from tests.conftest import wait_until
-from tests.factories import make_key, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def owner():
-    return make_user()
-
-
-@pytest.fixture
-def client(fake_llm, huey_worker, daphne_server, settings, owner) -> openai.OpenAI:
-    url = daphne_server(settings.LLM_MODELS)
-    return openai.OpenAI(base_url=f"{url}/v1", api_key=make_key(owner), max_retries=0)
 
 
 def states(batch_id: str) -> Counter:

@@ -7,13 +7,11 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async as db
-from channels.testing import WebsocketCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import PolicyOverride
 from batches.models import Batch, BatchLine
-from genaisite.asgi import application
-from tests.conftest import wait_until
+from tests.conftest import user_events_socket, wait_until
 from tests.factories import key_client, make_key, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -162,11 +160,7 @@ def test_cancelling_keeps_what_finished_and_names_every_row_once(fake_llm, huey_
 async def test_progress_reaches_the_owners_open_pages_live(fake_llm, huey_worker):
     user = await db(make_user)()
     key = await db(make_key)(user)
-    socket = WebsocketCommunicator(
-        application,
-        "/ws/events/",
-        headers=[(b"origin", b"http://127.0.0.1"), (b"authorization", f"Bearer {key}".encode())],
-    )
+    socket = user_events_socket(key)
     assert (await socket.connect())[0]
     rows = "".join(f"p{i},word{i}\n" for i in range(5))
     created = await db(lambda: post_batch(key_client(key), "live.csv", f"id,prompt\n{rows}".encode()))()

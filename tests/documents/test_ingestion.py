@@ -6,14 +6,12 @@ import time
 
 import pytest
 from channels.db import database_sync_to_async as db
-from channels.testing import WebsocketCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from documents import embeddings, ingestion, services
 from documents.models import Chunk, Document
-from genaisite.asgi import application
 from genaisite.embedded.processes import ManagedProcess
-from tests.conftest import BASE_DIR, manage_py, wait_until
+from tests.conftest import BASE_DIR, manage_py, user_events_socket, wait_until
 from tests.documents.files import make_pdf, pdf_with_bomb_page
 from tests.factories import make_key, make_user, session_client
 
@@ -40,11 +38,7 @@ def long_text(paragraphs: int) -> bytes:
 async def test_a_document_is_ingested_by_the_worker_with_live_progress(huey_worker):
     user = await db(make_user)()
     key = await db(make_key)(user)
-    socket = WebsocketCommunicator(
-        application,
-        "/ws/events/",
-        headers=[(b"origin", b"http://127.0.0.1"), (b"authorization", f"Bearer {key}".encode())],
-    )
+    socket = user_events_socket(key)
     assert (await socket.connect())[0]
     document = await db(upload)(user, "zephyr.pdf", make_pdf(PAGES))
     statuses = []
