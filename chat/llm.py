@@ -28,6 +28,12 @@ RETRY_BACKOFF_SECONDS = (0.2, 0.4, 0.8, 1.6, 3.2)
 RETRY_WINDOW_SECONDS = 1.0
 # Failures of an answer that began but did not end properly: retried from scratch while nothing has been shown.
 INCOMPLETE_CODES = frozenset({"upstream_cut", "upstream_empty"})
+# A kept-alive connection the server had already closed: the request never reached it, so it is sent again at once.
+# llama-server closes the connection after every streamed answer while announcing keep-alive, and a request sent the
+# moment the last one ended (a batch runner's next line) often takes that connection from the pool before its close
+# is seen: retrying it after the backoff cost 200 ms a time.
+STALE_CONNECTION = "upstream_stale_connection"
+STALE_RESENDS = 3  # more than one pooled connection may have been closed meanwhile
 # Tokens the chat template adds around each message, beyond its text.
 MESSAGE_OVERHEAD_TOKENS = 4
 
@@ -148,6 +154,8 @@ def _as_llm_error(exc: Exception) -> LLMError:
         return exc
     if isinstance(exc, openai.APITimeoutError):
         return LLMError("upstream_timeout", "The model server did not answer in time.", retryable=True, status=504)
+    if isinstance(exc, openai.APIConnectionError) and _closed_before_answering(exc.__cause__):
+        return LLMError(STALE_CONNECTION, "The model server closed the connection.", retryable=True)
     if isinstance(exc, openai.APIConnectionError):
         return LLMError("upstream_unreachable", "Could not reach the model server.", retryable=True)
     if isinstance(exc, httpx2.TimeoutException):
@@ -159,6 +167,11 @@ def _as_llm_error(exc: Exception) -> LLMError:
         detail = _upstream_detail(exc)
         return LLMError("upstream_error", f"The model server answered {exc.status_code}: {detail}", retryable=retryable)
     return LLMError("upstream_malformed", f"The model server sent a response we could not read ({type(exc).__name__}).")
+
+
+def _closed_before_answering(cause: BaseException | None) -> bool:
+    # httpx's words for a pooled connection found closed when the request was written or its answer awaited.
+    return isinstance(cause, httpx2.RemoteProtocolError) and "without sending a response" in str(cause)
 
 
 def _upstream_detail(exc: openai.APIStatusError) -> str:
@@ -264,7 +277,8 @@ async def stream_chat(
         extra = {**extra, "logprobs": True, "top_logprobs": token_logprobs.top}
     messages, max_tokens = fit_to_context(model, messages, max_tokens=min(max_tokens, model.max_output_tokens))
     started = time.monotonic()
-    for attempt in range(settings.LLM_RETRIES + 1):
+    attempt = stale_resends = 0
+    while True:
         produced = 0
         try:
             async with (
@@ -279,10 +293,14 @@ async def stream_chat(
         except TimeoutError:
             raise LLMError("upstream_deadline", "The answer took too long and was cut off.", status=504) from None
         except LLMError as error:
+            if not produced and error.code == STALE_CONNECTION and stale_resends < STALE_RESENDS:
+                stale_resends += 1  # nothing reached the server: sent again at once, not counted as a retry
+                continue
             if produced or not _worth_retrying(error, attempt, started):
                 raise
             logger.warning("model call failed before the first token (%s); retrying", error.code)
             await asyncio.sleep(RETRY_BACKOFF_SECONDS[attempt])
+            attempt += 1
 
 
 def _deadline(started: float) -> float:

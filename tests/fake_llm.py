@@ -18,6 +18,8 @@ A real HTTP server (asyncio streams) speaking just enough of the OpenAI API: ``G
 - ``fake-empty``: finishes (``stop``) without having sent any text;
 - ``fake-cut-once``: the first request ends before any token without a finish reason, later ones answer normally.
 - ``fake-json-pii``: answers a JSON object holding an e-mail address and a 16-digit (card-like) number;
+- ``fake-stale``: answers like ``fake-echo``, but as llama-server does, keeps a connection after a streamed answer
+  only to close it, unanswered, when the next request arrives on it (a client sees a kept-alive connection closed);
 - ``fake-tools``: a backend with native tools: given ``tools``, it calls the first one (arguments streamed in pieces,
   as OpenAI does); given a tool's result last, it answers "Noted: <result>".
 
@@ -48,6 +50,7 @@ MODELS = [
     "fake-cut-once",
     "fake-tools",
     "fake-json-pii",
+    "fake-stale",
 ]
 JSON_PII_ANSWER = '{"contact": "Write to jane.doe@example.com", "order": 4111111111111111}'
 # Seeded personal data, each kind in the shapes people write it.
@@ -79,6 +82,8 @@ class FakeLLM:
         self.completion_calls = 0
         self.connections = 0  # TCP connections accepted: a client that reuses its connections opens few
         self.cut_once_done = False
+        self.stale_closes = 0  # requests that found their connection closed (fake-stale)
+        self._stale: set[asyncio.StreamWriter] = set()
         self.port = 0
         self._server: asyncio.AbstractServer | None = None
         self._handlers: set[asyncio.Task] = set()
@@ -119,6 +124,10 @@ class FakeLLM:
         method, path, _ = lines[0].split(" ", 2)
         headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
         body = await reader.readexactly(int(headers.get("content-length", 0)))
+        if writer in self._stale:
+            self.stale_closes += 1
+            writer.close()
+            return
         if method == "GET" and path.endswith("/models"):
             await self._json(writer, 200, {"object": "list", "data": [{"id": m, "object": "model"} for m in MODELS]})
         elif method == "POST" and path.endswith("/chat/completions"):
@@ -247,6 +256,8 @@ class FakeLLM:
             writer.write(_chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
             await writer.drain()
             return
+        if model == "fake-stale":
+            self._stale.add(writer)
         finish_reason = "stop" if model == "fake-empty" else "length"
         writer.write(_chunked(_event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]})))
         if model == "fake-usage" and (request.get("stream_options") or {}).get("include_usage"):

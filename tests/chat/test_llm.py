@@ -103,6 +103,20 @@ async def test_a_stream_cut_before_any_token_is_retried_and_the_answer_arrives_w
     assert fake_llm.completion_calls == 2
 
 
+async def test_a_kept_alive_connection_the_server_closed_is_sent_again_at_once(fake_llm, settings, monkeypatch):
+    settings.LLM_RETRIES = 0  # a resend over a fresh connection is not a retry: nothing reached the server
+    monkeypatch.setattr(llm, "RETRY_BACKOFF_SECONDS", (30.0,) * 5)  # a backoff would show as a 30 s wait
+    answers = []
+    started = time.monotonic()
+    for word in ("first", "second", "third"):  # each next request takes the connection the last one left
+        chunks, _ = await collect("fake-stale", word, max_tokens=2)
+        answers.append("".join(chunk.text for chunk in chunks))
+    assert answers == ["first:0 first:1 ", "second:0 second:1 ", "third:0 third:1 "]
+    assert fake_llm.stale_closes == 2, "the second and third requests each found their connection closed"
+    assert fake_llm.completion_calls == 3
+    assert time.monotonic() - started < 10
+
+
 async def test_malformed_stream_data_becomes_a_clear_error(fake_llm):
     received, error = await collect_until_error("fake-malformed", "m")
     assert received == ["m:0 ", "m:1 "]
