@@ -13,6 +13,8 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -39,8 +41,9 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.LLM_DEADLINE + 60)
 
 
-def claim(batch_id: str, count: int) -> list[BatchLine]:
-    """Up to ``count`` lines to run now: pending ones, or running ones whose process died, within the owner's cap."""
+def claim(batch_id: str, count: int, *, off_model: Collection[int] = ()) -> list[BatchLine]:
+    """Up to ``count`` lines to run now: pending ones, or running ones whose process died, within the owner's cap.
+    ``off_model``: this process's lines whose answer is written but not yet saved; they no longer hold a model slot."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch_id)
         if batch.status != Batch.Status.IN_PROGRESS or timezone.now() >= batch.expires_at:
@@ -49,7 +52,9 @@ def claim(batch_id: str, count: int) -> list[BatchLine]:
         running = list(
             BatchLine.objects.filter(
                 batch__owner_id=batch.owner_id, state=BatchLine.State.RUNNING, leased_until__gt=now
-            ).values_list("worker", flat=True)
+            )
+            .exclude(pk__in=off_model)
+            .values_list("worker", flat=True)
         )
         dead = liveness.dead(set(running))
         room = min(count, settings.BATCH_CONCURRENCY_PER_USER - sum(worker not in dead for worker in running))
@@ -119,25 +124,40 @@ def settle(batch_id: str) -> str:
     return "elsewhere"
 
 
-async def _chat_completion(caller: admission.Caller, body: dict) -> tuple[int, dict, dict | None]:
+async def _chat_completion(
+    caller: admission.Caller, body: dict, off_model: asyncio.Event
+) -> tuple[int, dict, dict | None]:
     completion = parse_completion(json.dumps(body).encode())
     reply = await start_completion(caller, completion, source=Conversation.Source.BATCH)
     reply.generation.unsubscribe(reply.events)
+    await reply.generation.streamed.wait()
+    off_model.set()  # the next line may start while this answer is saved
     await reply.generation.finished.wait()
     completion_id = f"chatcmpl-{reply.turn.assistant_message.pk.hex}"
     status, answered = completion_result(reply.generation, completion_id, reply.generation.request.model.name)
     return status, answered, answered.get("usage")
 
 
-# Each endpoint's answer to a line: (HTTP status, response body, usage), or a ServiceError for a refusal.
-ANSWERS = {CHAT_COMPLETIONS: _chat_completion, EMBEDDINGS: embedding_lines.answer}
+async def _embedding(caller: admission.Caller, body: dict, off_model: asyncio.Event) -> tuple[int, dict, dict]:
+    return await embedding_lines.answer(caller, body)
 
 
-async def _run_line(batch: Batch, line: BatchLine) -> str:
+# Each endpoint's answer to a line: (HTTP status, response body, usage), or a ServiceError for a refusal. Each sets
+# ``off_model`` once it no longer uses the model, if that is before it returns.
+ANSWERS = {CHAT_COMPLETIONS: _chat_completion, EMBEDDINGS: _embedding}
+
+
+@dataclass
+class _Running:
+    line: BatchLine
+    off_model: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def _run_line(batch: Batch, line: BatchLine, off_model: asyncio.Event) -> str:
     """'done', or 'parked' when the owner's budget is spent (the line goes back to pending)."""
     try:
         caller = admission.Caller(user=batch.owner, batch_line=True)
-        status, body, usage = await ANSWERS[batch.endpoint](caller, line.body)
+        status, body, usage = await ANSWERS[batch.endpoint](caller, line.body, off_model)
     except ServiceError as exc:
         if exc.code == "quota_exceeded":
             await in_db_thread(release)(line, attempted=False)
@@ -149,9 +169,10 @@ async def _run_line(batch: Batch, line: BatchLine) -> str:
     return "done"
 
 
-async def _guarded(batch: Batch, line: BatchLine) -> str:
+async def _guarded(batch: Batch, running: _Running) -> str:
+    line = running.line
     try:
-        return await _run_line(batch, line)
+        return await _run_line(batch, line, running.off_model)
     except Exception:  # a bug must not strand the line as running: it goes back for another try
         logger.exception("batch %s line %s failed unexpectedly", line.batch_id, line.number)
         if line.attempts < MAX_ATTEMPTS:
@@ -160,29 +181,49 @@ async def _guarded(batch: Batch, line: BatchLine) -> str:
         body = error_body("The request failed inside the service, repeatedly.", kind="api_error", code="internal_error")
         await in_db_thread(record)(line, 500, body, None)
         return "done"
+    finally:
+        running.off_model.set()
 
 
 async def run_batch(batch_id: str, *, slice_seconds: float = 30.0) -> str:
-    """Keep up to BATCH_CONCURRENCY_PER_USER lines running for about ``slice_seconds`` (a finished line's slot is
-    refilled at once, so the model never waits for the slowest line of a group), then give the worker back
-    ('more': the task queues itself again, behind interactive work). Otherwise 'finished', 'parked' (budget spent)
-    or 'elsewhere' (another process runs the rest)."""
+    """Keep up to BATCH_CONCURRENCY_PER_USER lines on the model for about ``slice_seconds`` (a slot is refilled the
+    moment its line's answer is written, while that answer is still being saved, so the model never waits for our
+    bookkeeping or for the slowest line of a group), then give the worker back ('more': the task queues itself again,
+    behind interactive work). Otherwise 'finished', 'parked' (budget spent) or 'elsewhere' (another process runs the
+    rest)."""
     liveness.keep_alive()
     batch = await Batch.objects.select_related("owner").aget(pk=batch_id)
     ends = time.monotonic() + slice_seconds
-    running: set[asyncio.Task] = set()
+    tasks: dict[asyncio.Task, _Running] = {}
     parked = False
     while True:
-        room = settings.BATCH_CONCURRENCY_PER_USER - len(running)
+        on_model = [running for running in tasks.values() if not running.off_model.is_set()]
+        room = settings.BATCH_CONCURRENCY_PER_USER - len(on_model)
         if room > 0 and not parked and time.monotonic() < ends:
-            for line in await in_db_thread(claim)(batch_id, room):
-                running.add(asyncio.create_task(_guarded(batch, line)))
-        if not running:
+            saving = [running.line.pk for running in tasks.values() if running.off_model.is_set()]
+            for line in await in_db_thread(claim)(batch_id, room, off_model=saving):
+                running = _Running(line)
+                tasks[asyncio.create_task(_guarded(batch, running))] = running
+                on_model.append(running)
+        if not tasks:
             break
-        finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        parked = parked or any(task.result() == "parked" for task in finished)
+        parked = await _next_change(tasks, on_model) or parked
     if parked:
         return "parked"
     if time.monotonic() >= ends and (await in_db_thread(services.open_lines)(batch_id))["pending"]:
         return "more"
     return await in_db_thread(settle)(batch_id)
+
+
+async def _next_change(tasks: dict[asyncio.Task, _Running], on_model: list[_Running]) -> bool:
+    """Wait until a line leaves the model or ends; forget the ended ones. True when one parked the batch."""
+    leaving = [asyncio.ensure_future(running.off_model.wait()) for running in on_model]
+    try:
+        await asyncio.wait([*tasks, *leaving], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in leaving:
+            waiter.cancel()
+    ended = [task for task in tasks if task.done()]
+    for task in ended:
+        del tasks[task]
+    return any(task.result() == "parked" for task in ended)

@@ -35,6 +35,9 @@ class Generation:
         self.stop_reason = ""
         self.outcome: Outcome | None = None
         self.finished = asyncio.Event()
+        # The model's part is over (the answer is still being saved): a caller pacing its use of the model's slots,
+        # like the batch runner, can send its next request now instead of after the bookkeeping.
+        self.streamed = asyncio.Event()
         self.task: asyncio.Task | None = None
         self._stream_task: asyncio.Task | None = None
         # "HIT", "MISS" or "" (not cached) once known, for HTTP entry points' X-Cache header.
@@ -63,6 +66,8 @@ class Generation:
     async def publish(self, event: dict) -> None:
         for queue in self.subscribers:
             queue.put_nowait(event)
+        if not self.request.live:
+            return
         await get_channel_layer().group_send(
             conversation_group(self.request.conversation_id), {"type": CHAT_EVENT, "event": event}
         )
@@ -138,6 +143,7 @@ async def _run(generation: Generation) -> None:
         if generation.stop_requested:  # stopped before it even began
             generation._stream_task.cancel()
         await asyncio.wait([generation._stream_task])
+        generation.streamed.set()
         if generation._stream_task.cancelled():
             await recorder.show_held_back()
         await recorder.deltas.drain()  # every piece of text goes out before the closing events
@@ -170,6 +176,7 @@ async def _run(generation: Generation) -> None:
         generation.decide_cache("")
         recorder.deltas.stop()
         _running.pop(request.conversation_id, None)
+        generation.streamed.set()
         generation.finished.set()
         for queue in generation.subscribers:
             queue.put_nowait(None)
