@@ -310,6 +310,7 @@ async def exchange_start(
             persisted=persisted,
             cache=cache,
             output=output,
+            live=source != Conversation.Source.BATCH,
         )
     )
     turn = Turn(

@@ -45,6 +45,10 @@ class GenerationRequest:
     cache: CachePlan | None = None
     # A response format and/or tools (chat.generation.constrained); None: plain text.
     output: OutputContract | None = None
+    # Watched live: the text goes to other processes' sockets as it comes, and is saved as it goes. Off for an
+    # answer only its caller reads, whole (a batch line): a line that dies is run again from the start anyway, and
+    # a 500-line batch would otherwise publish about 20 events and write a partial answer for each line.
+    live: bool = True
 
     user_id = property(lambda self: self.admission.user.pk)
     model = property(lambda self: self.admission.model)

@@ -188,7 +188,8 @@ class Recorder:
         generation.parts.append(text)
         generation.length += len(text)
         await self.deltas.add(offset, text)
-        if now - self.last_flush >= settings.CHAT_FLUSH_SECONDS and (self.flushing is None or self.flushing.done()):
+        due = now - self.last_flush >= settings.CHAT_FLUSH_SECONDS
+        if generation.request.live and due and (self.flushing is None or self.flushing.done()):
             # In the background: the next token must not wait for the database.
             self.last_flush = now
             self.flushing = asyncio.create_task(finisher.flush(generation.request, generation.text))
