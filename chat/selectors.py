@@ -23,7 +23,9 @@ def access_conversation(user: User, conversation_id: uuid.UUID | str) -> Convers
 
 
 def conversation_list(*, user: User, q: str = "", archived: bool | None = None) -> QuerySet[Conversation]:
-    conversations = Conversation.objects.filter(owner=user)
+    # A batch's lines are each a conversation, kept for the record; they are read on the Batches page, and a
+    # 500-line batch would otherwise push every chat out of the sidebar.
+    conversations = Conversation.objects.filter(owner=user).exclude(source=Conversation.Source.BATCH)
     if archived is not None:
         conversations = conversations.filter(archived=archived)
     q = q.strip()

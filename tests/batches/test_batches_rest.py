@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import PolicyOverride
 from batches.models import Batch, BatchLine
+from chat.models import Conversation
 from tests.conftest import user_events_socket, wait_until
 from tests.factories import key_client, make_key, make_user
 
@@ -75,6 +76,9 @@ def test_a_csv_of_prompts_runs_and_its_answers_join_back_on_the_ids(fake_llm, hu
 
     listed = client.get("/api/v1/batches/").json()
     assert [batch["id"] for batch in listed["results"]] == [done["id"]]
+    # Each line is kept as a conversation, but the chat's list is for chats: the lines are read here.
+    assert Conversation.objects.filter(owner=user, source=Conversation.Source.BATCH).count() == 4
+    assert client.get("/api/v1/conversations/").json()["count"] == 0
 
 
 def test_jsonl_takes_simple_rows_and_openai_request_lines_together(fake_llm, huey_worker):
