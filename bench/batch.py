@@ -20,7 +20,7 @@ llama-server is restarted before each path, so its prompt cache (``--cache-ram``
 another already processed; each path's occupancy of the model (requests processing, sampled 4 times a second from
 its /metrics) says how much of the wall time the model was kept busy. Where a gap goes: each path's line latency
 and CPU per line of each process (from /proc), and how the batch runner's slots spent the lines phase (running a
-line, waiting for the slowest line of its round, between rounds), from the line and answer rows. Everything is
+line, or between lines: recording, the next claim, the gate), from the line and answer rows. Everything is
 warmed up first (connections, the worker's first batch).
 
     .venv/bin/python bench/batch.py [--lines 500] [--tokens 32] [--ttft-samples 10] [--ttft-gap 2] [--slots 8]
@@ -29,6 +29,7 @@ warmed up first (connections, the worker's first batch).
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import json
 import os
@@ -39,7 +40,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import count, pairwise
+from itertools import count
 from pathlib import Path
 
 from _harness import BASE_DIR, Child, bench_accounts, bench_database, cpu_seconds, free_port, percentile
@@ -460,9 +461,9 @@ def batch_phases(batch_id: str, run: Run) -> str:
 
 def runner_use(batch_id: str, run: Run, concurrency: int) -> str:
     """How the runner's ``concurrency`` slots spent the lines phase: running a line (from its answer row, written as
-    the model starts, to its result), waiting for the slowest line of its round (the runner claims ``concurrency``
-    lines, runs them together and claims the next ones once all are done), and between rounds (recording, the next
-    claim, the gate). Rounds are taken as consecutive line numbers, as the claim hands them out."""
+    the model starts, to its result) or between lines (recording the result, claiming the next line, the gate). The
+    runner refills a slot the moment its line ends, so a refill is timed from a line's result to the first answer
+    row after it."""
     from batches.models import BatchLine
     from chat.models import Message
 
@@ -474,16 +475,17 @@ def runner_use(batch_id: str, run: Run, concurrency: int) -> str:
     run.latencies = [(end - start).total_seconds() for start, end in spans]
     if not spans:
         return "no answered lines"
-    rounds = [spans[i : i + concurrency] for i in range(0, len(spans), concurrency)]
     total = (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds() * concurrency
     running = sum((end - start).total_seconds() for start, end in spans)
-    waiting = sum((max(e for _, e in one) - end).total_seconds() for one in rounds for _, end in one)
-    between = [(min(s for s, _ in nxt) - max(e for _, e in one)).total_seconds() for one, nxt in pairwise(rounds)]
+    starts = sorted(start for start, _ in spans)
+    refills = [
+        (starts[at] - end).total_seconds() for _, end in spans if (at := bisect.bisect_right(starts, end)) < len(starts)
+    ]
+    median, p95 = (statistics.median(refills), percentile(refills, 0.95)) if refills else (float("nan"),) * 2
     return (
-        f"the runner's {concurrency} slots: running lines {running / total:.0%}, waiting for the slowest line of "
-        f"their round {waiting / total:.0%}, between rounds {sum(between) * concurrency / total:.0%} (median "
-        f"{statistics.median(between) * 1000 if between else float('nan'):.0f} ms from a round's last result to the "
-        f"next one's first answer row)"
+        f"the runner's {concurrency} slots: running lines {running / total:.0%}, between lines "
+        f"{1 - running / total:.0%} (refill median {median * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms from a line's "
+        f"result to the next answer row)"
     )
 
 
