@@ -11,6 +11,7 @@ from batches.models import Batch
 from tests.conftest import use_models
 from tests.e2e.conftest import PHONE, in_orm_thread
 from tests.e2e.test_chat_flow import sign_up
+from tests.e2e.test_pages import sideways_overflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,3 +107,4 @@ def test_a_csv_batch_runs_live_and_its_answers_download(live_app, open_page, scr
     page.reload()
     page.locator("#batches tbody tr[data-status=completed]").wait_for()
     screenshot(page, "phone width", full_page=True)
+    assert sideways_overflow(page) == [], "at phone width the page must not scroll sideways"
