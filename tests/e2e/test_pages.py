@@ -48,9 +48,14 @@ def sideways_overflow(page) -> list[str]:
             }
             return false;
           };
-          return Array.from(document.querySelectorAll("body *"))
-            .filter((node) => node.getBoundingClientRect().right > window.innerWidth + 1 && !insideScroller(node))
-            .map((node) => node.tagName.toLowerCase() + (node.id ? "#" + node.id : "") + "." + node.className);
+          const name = (node) => node.tagName.toLowerCase() + (node.id ? "#" + node.id : "") + "." + node.className;
+          const sticking = Array.from(document.querySelectorAll("body *"))
+            .filter((node) => node.getBoundingClientRect().right > window.innerWidth + 1);
+          const outside = sticking.filter((node) => !insideScroller(node)).map(name);
+          // Something inside a scroll box can still widen the page: an absolutely placed child (a hidden label)
+          // escapes a box that is not positioned.
+          const width = document.documentElement.scrollWidth;
+          return outside.length ? outside : [`the page is ${width} px wide`, ...sticking.slice(-3).map(name)];
         }"""
     )
 
