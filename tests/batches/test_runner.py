@@ -29,6 +29,9 @@ def test_it_claims_no_more_lines_than_the_cap(batch):
     assert [line.number for line in claimed] == [1, 2]
     assert all(line.worker == liveness.PROCESS_ID and line.attempts == 1 for line in claimed)
     assert runner.claim(batch.pk, 1) == [], "both slots are held"
+    ahead = runner.claim(batch.pk, 5, ahead=1)
+    assert [line.number for line in ahead] == [3], "one line may wait, claimed, for the next free slot"
+    assert runner.claim(batch.pk, 5, ahead=1) == []
 
 
 def test_a_line_whose_answer_is_being_saved_frees_its_slot(batch):
