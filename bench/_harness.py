@@ -113,6 +113,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and all its children, the ones still running and the ones it has reaped (Postgres:
+    the postmaster and every backend)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(child) for child in children.read_text().split()] if children.exists() else []
+    return cpu_seconds(pid) + reaped + sum(tree_cpu_seconds(kid) for kid in kids if Path(f"/proc/{kid}").exists())
+
+
+def service_pid(pattern: str) -> int | None:
+    """The oldest process whose command line matches ``pattern`` (``pgrep -o -f``), or None."""
+    found = subprocess.run(["pgrep", "-o", "-f", pattern], capture_output=True, text=True)
+    return int(found.stdout.split()[0]) if found.returncode == 0 and found.stdout.split() else None
+
+
 def percentile(values: list[float], fraction: float) -> float:
     if not values:
         return float("nan")

@@ -42,8 +42,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from _harness import BASE_DIR, Child, bench_accounts, bench_database, cpu_seconds, free_port, percentile
+from _harness import (
+    BASE_DIR,
+    Child,
+    bench_accounts,
+    bench_database,
+    cpu_seconds,
+    free_port,
+    percentile,
+    service_pid,
+    tree_cpu_seconds,
+)
 from llm_throughput import MODEL, start
 
 BATCH_RATIO_TARGET = 0.90
@@ -361,16 +372,20 @@ async def probe(app: str, key: str, questions, args, window: Window | None) -> l
     return samples
 
 
+def _cpu(name: str, pid: int) -> float:
+    return tree_cpu_seconds(pid) if name == "postgres" else cpu_seconds(pid)
+
+
 async def measured(path, server: ModelServer, pids: dict[str, int], probing: tuple | None, run: Run, *args):
     """``path`` with the model watched, the CPU of ``pids`` counted and, when ``probing`` is (app, key, questions,
     args), interactive samples."""
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    before = {name: _cpu(name, pid) for name, pid in pids.items()}
     window = Window()
     tasks = [watch_model(server, window, run)]
     if probing:
         tasks.append(probe(*probing, window))
     results = await asyncio.gather(path(*args, run, window), *tasks)
-    run.cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    run.cpu = {name: _cpu(name, pid) - before[name] for name, pid in pids.items()}
     if probing:
         run.ttft = results[-1]
     return results[0]
@@ -675,12 +690,17 @@ def main() -> None:
             return app, chat_key, interactive_questions(phase), args
 
         def pids() -> dict[str, int]:
+            shared = {"postgres": postgres, "valkey": valkey}
             return {
                 "llama-server": server.child.process.pid,
                 "web": children[0].process.pid,
                 "worker": children[1].process.pid,
                 "bench": os.getpid(),
-            }
+            } | {name: pid for name, pid in shared.items() if pid}
+
+        # Shared with everything else on the machine, so counted only to show what the stack's own work costs.
+        postgres = service_pid(f"postgres -D {BASE_DIR / 'var' / 'postgres'}")
+        valkey = service_pid(f"valkey-server 127.0.0.1:{urlsplit(os.environ['REDIS_URL']).port}")
 
         print(f"direct, {concurrency} at once ...", flush=True)
         runs = [Run(f"direct, {concurrency} at once")]
