@@ -19,8 +19,8 @@ requests at temperature 0, can never hit: the bench checks it did not), --tokens
 llama-server is restarted before each path, so its prompt cache (``--cache-ram``) never hands one path the prompts
 another already processed; each path's occupancy of the model (requests processing, sampled 4 times a second from
 its /metrics) says how much of the wall time the model was kept busy. Where a gap goes: each path's line latency
-and CPU per line of each process (from /proc), and how the batch runner's slots spent the lines phase (running a
-line, or between lines: recording, the next claim, the gate), from the line and answer rows. Everything is
+and CPU per line of each process (from /proc), and how long a model slot stood empty between two lines on each
+path, from llama-server's own log. Everything is
 warmed up first (connections, the worker's first batch).
 
     .venv/bin/python bench/batch.py [--lines 500] [--tokens 32] [--ttft-samples 10] [--ttft-gap 2] [--slots 8]
@@ -29,10 +29,10 @@ warmed up first (connections, the worker's first batch).
 
 import argparse
 import asyncio
-import bisect
 import contextlib
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -474,11 +474,11 @@ def batch_phases(batch_id: str, run: Run) -> str:
     )
 
 
-def runner_use(batch_id: str, run: Run, concurrency: int) -> str:
-    """How the runner's ``concurrency`` slots spent the lines phase: running a line (from its answer row, written as
-    the model starts, to its result) or between lines (recording the result, claiming the next line, the gate). The
-    runner refills a slot the moment its line ends, so a refill is timed from a line's result to the first answer
-    row after it."""
+def runner_use(batch_id: str, run: Run, concurrency: int, logs: Path) -> str:
+    """Each line's latency through the stack (from its answer row, written as the model starts, to its result), and
+    how long a model slot stood empty between two lines on each path, from llama-server's own log (a request's
+    release to the next launch while fewer than ``concurrency`` ran): the stack's refill time, beside the direct
+    clients'."""
     from batches.models import BatchLine
     from chat.models import Message
 
@@ -486,22 +486,38 @@ def runner_use(batch_id: str, run: Run, concurrency: int) -> str:
     ids = {custom_id: uuid.UUID(hex=answer.removeprefix("chatcmpl-")) for custom_id, answer in answers.items()}
     started = dict(Message.objects.filter(pk__in=ids.values()).values_list("pk", "created_at"))
     lines = BatchLine.objects.filter(batch_id=batch_id, custom_id__in=ids).order_by("number")
-    spans = [(started[ids[line.custom_id]], line.finished_at) for line in lines]
-    run.latencies = [(end - start).total_seconds() for start, end in spans]
-    if not spans:
-        return "no answered lines"
-    total = (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds() * concurrency
-    running = sum((end - start).total_seconds() for start, end in spans)
-    starts = sorted(start for start, _ in spans)
-    refills = [
-        (starts[at] - end).total_seconds() for _, end in spans if (at := bisect.bisect_right(starts, end)) < len(starts)
-    ]
-    median, p95 = (statistics.median(refills), percentile(refills, 0.95)) if refills else (float("nan"),) * 2
+    run.latencies = [(line.finished_at - started[ids[line.custom_id]]).total_seconds() for line in lines]
+    gaps = {path: empty_slot_gaps(logs / f"llama-server-{path}.log", concurrency) for path in ("direct", "batch")}
+    if not all(gaps.values()):
+        return "no slot gaps in llama-server's logs"
+    (direct, batch) = ((statistics.median(g) * 1000, percentile(g, 0.9) * 1000) for g in gaps.values())
     return (
-        f"the runner's {concurrency} slots: running lines {running / total:.0%}, between lines "
-        f"{1 - running / total:.0%} (refill median {median * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms from a line's "
-        f"result to the next answer row)"
+        f"a model slot stood empty between two lines for {batch[0]:.0f} ms (p50; p90 {batch[1]:.0f}) through the "
+        f"stack, {direct[0]:.0f} ms (p90 {direct[1]:.0f}) direct (llama-server's log: a release to the next launch)"
     )
+
+
+_SLOT_EVENT = re.compile(r"^(\d+)\.(\d+)\.(\d+)\.(\d+) I slot +(release|launch_slot_)")
+
+
+def empty_slot_gaps(log: Path, concurrency: int) -> list[float]:
+    """Seconds from each release that left fewer than ``concurrency`` requests running to the launch that filled
+    the slot again (the log's times are minutes.seconds.milliseconds.microseconds since the server started)."""
+    running, emptied, gaps = 0, None, []
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+        if not (found := _SLOT_EVENT.match(line)):
+            continue
+        minutes, seconds, millis, micros = map(int, found.groups()[:4])
+        at = minutes * 60 + seconds + millis / 1e3 + micros / 1e6
+        if found.group(5) == "release":
+            running -= 1
+            emptied = at if running == concurrency - 1 else emptied
+        else:
+            running += 1
+            if running == concurrency and emptied is not None:
+                gaps.append(at - emptied)
+                emptied = None
+    return [gap for gap in gaps if gap < 5]  # not the pause between the warm-up and the measured run
 
 
 def cache_hits(batch_id: str) -> int:
@@ -716,7 +732,7 @@ def main() -> None:
         measuring = measured(through_batch, server, pids(), probing(2), batch_run, app, batch_key, content)
         batch = asyncio.run(asyncio.wait_for(measuring, 300 + 20 * args.lines))  # a safety net, not a target
         batch_run.extra["phases"] = batch_phases(batch.id, batch_run)
-        batch_run.extra["use"] = runner_use(batch.id, batch_run, concurrency)
+        batch_run.extra["use"] = runner_use(batch.id, batch_run, concurrency, logs)
         hits = cache_hits(batch.id)
 
         if not args.no_full_slots:
