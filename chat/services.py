@@ -12,12 +12,13 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import can_fetch_web
-from chat import admission, answer_cache, llm, message_rows, prompts, structured
+from chat import admission, answer_cache, llm, message_rows, prompts
 from chat.generation import constrained, engine, finisher, protocol
 from chat.models import Conversation, Message
 from chat.rag import grounding
 from chat.safety import guardrails
 from chat.serializers import message_data
+from core import structured
 from core.db import in_db_thread
 from core.errors import ServiceError
 from documents import webpages

@@ -15,7 +15,7 @@ from accounts.api.negotiation import AnswersInItsOwnType
 from accounts.api.pagination import ApiPagination
 from accounts.api.schema import errors
 from accounts.models import ApiKey, ApiKeyScope
-from chat import admission, answer_cache, moderation, selectors, services, structured
+from chat import admission, answer_cache, moderation, selectors, services
 from chat.api.schema import MESSAGE_CREATE_RESPONSES, UsageOutput
 from chat.generation import engine
 from chat.models import Conversation, Message
@@ -25,6 +25,7 @@ from chat.serializers import (
     ConversationSerializer,
     MessageSerializer,
 )
+from core import structured
 from core.db import in_db_thread
 from core.errors import ServiceError
 

@@ -21,9 +21,9 @@ from chat.generation import constrained
 from chat.generation.engine import Generation
 from chat.models import Conversation
 from chat.openai_compat.request import CompletionRequest, parse_completion
-from chat.structured import FAILED_CODE
 from core.db import in_db_thread
 from core.errors import ServiceError
+from core.structured import FAILED_CODE
 
 
 def error_body(message: str, *, kind: str, code: str | None = None, param: str | None = None) -> dict:
