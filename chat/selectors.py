@@ -19,11 +19,12 @@ def usable_models(user: User) -> list[str]:
 
 
 def access_conversation(user: User, conversation_id: uuid.UUID | str) -> Conversation:
-    return access_owned(Conversation.objects.all(), user=user, pk=conversation_id, owner_field="owner")
+    conversations = Conversation.objects.select_related("preset_revision__preset")
+    return access_owned(conversations, user=user, pk=conversation_id, owner_field="owner")
 
 
 def conversation_list(*, user: User, q: str = "", archived: bool | None = None) -> QuerySet[Conversation]:
-    conversations = Conversation.objects.filter(owner=user)
+    conversations = Conversation.objects.filter(owner=user).select_related("preset_revision__preset")
     if archived is not None:
         conversations = conversations.filter(archived=archived)
     q = q.strip()

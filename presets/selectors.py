@@ -106,20 +106,33 @@ def _refused(user: User, preset: Preset, name: str) -> ServiceError | None:
     return None
 
 
-def preset_use(user: User, ref: object, *, revision_id: int | None = None) -> PresetUse:
-    """The preset (by id, slug or ``preset/<slug>``) as ``user`` may use it now: visible, allowed by the role. With
-    ``revision_id``, that revision of it (a conversation keeps the one it started with)."""
+def preset_use(user: User, ref: object, *, param: str = "model") -> PresetUse:
+    """The preset (by id, slug or ``preset/<slug>``) as ``user`` may use it now — visible, allowed by the role — at
+    its current revision. Refusals name ``param``, the request field that named the preset."""
     name = str(ref)
     try:
         preset = access_preset(user, name.removeprefix(MODEL_PREFIX))
     except NotFound:
-        raise ServiceError("model_not_found", f"No preset {name!r} you may use.", status=404, param="model") from None
+        raise ServiceError("model_not_found", f"No preset {name!r} you may use.", status=404, param=param) from None
     if (refusal := _refused(user, preset, name)) is not None:
+        refusal.param = param
         raise refusal
-    revision = preset.current if revision_id is None else preset.revisions.filter(pk=revision_id).first()
-    if revision is None:
-        raise ServiceError("model_not_found", f"The preset {name!r} has no such revision.", status=404)
+    revision = preset.current
     revision.preset = preset
+    return use_of(revision, user=user)
+
+
+def revision_use(user: User, revision_id: int) -> PresetUse:
+    """A conversation's preset revision (the one it started with) as ``user`` may use it now: its preset still
+    visible to them and allowed by their role."""
+    visible = Preset.objects.filter(visible_q(user))
+    revision = PresetRevision.objects.filter(pk=revision_id, preset__in=visible).select_related("preset").first()
+    if revision is None:
+        message = "This conversation's preset is no longer shared with you; start a new conversation."
+        raise ServiceError("preset_unavailable", message, status=403)
+    if not policy_for(user).allows_preset(revision.preset.slug):
+        message = f"Your role may not use the preset {revision.preset.slug!r} any more."
+        raise ServiceError("model_not_allowed", message, status=403)
     return use_of(revision, user=user)
 
 
