@@ -6,8 +6,8 @@ import uuid
 from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.models import User
-from accounts.permissions import NotFound, can_edit_builtin_presets, can_use_model
-from accounts.policies import policy_for
+from accounts.permissions import NotFound, can_chat, can_edit_builtin_presets
+from accounts.policies import Policy, policy_for
 from core.errors import ServiceError
 from documents.models import Document
 from documents.selectors import group_ids, readable_q
@@ -71,21 +71,19 @@ def access_editable_preset(user: User, ref: object) -> Preset:
     return preset
 
 
-def _usable_base(user: User, base_model: str) -> bool:
-    return can_use_model(user, base_model or configured_model_names()[0])
-
-
-def may_use(user: User, preset: Preset) -> bool:
+def may_use(user: User, preset: Preset, policy: Policy | None = None) -> bool:
     """The role allows this preset and its base model (visibility is the caller's to have checked)."""
+    policy = policy or policy_for(user)
     current = preset.current
-    return (
-        current is not None and policy_for(user).allows_preset(preset.slug) and _usable_base(user, current.base_model)
-    )
+    if current is None or not can_chat(user) or not policy.allows_preset(preset.slug):
+        return False
+    return policy.allows_model(current.base_model or configured_model_names()[0])
 
 
 def preset_list(*, user: User) -> list[Preset]:
     """The presets ``user`` may use, built-ins first."""
-    return [preset for preset in _visible(user).order_by("-builtin", "name") if may_use(user, preset)]
+    policy = policy_for(user)  # once: it reads the user's overrides
+    return [preset for preset in _visible(user).order_by("-builtin", "name") if may_use(user, preset, policy)]
 
 
 def usable_model_names(user: User) -> list[str]:
