@@ -121,6 +121,3 @@ class PresetAdmin(RoleGatedReadOnly, admin.ModelAdmin):
             )
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
-
-    def save_related(self, request: HttpRequest, form: PresetForm, formsets, change: bool) -> None:
-        """The revisions are written by the service; nothing of the form's is saved a second time."""
