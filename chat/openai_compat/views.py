@@ -65,7 +65,7 @@ def service_error(exc: ServiceError) -> JsonResponse:
 
 
 def _model_request(
-    completion: CompletionRequest, preset: PresetUse | None, *, grounded: bool
+    completion: CompletionRequest, preset: PresetUse | None = None, *, grounded: bool = False
 ) -> admission.ModelRequest:
     messages = completion.messages
     return admission.ModelRequest(
