@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -18,6 +19,14 @@ class UserManager(DjangoUserManager):
         # `createsuperuser` and friends make admins: the role, not the flag, is what the product checks.
         extra.setdefault("role", Role.ADMIN)
         return super().create_superuser(username, email, password, **extra)
+
+
+def validate_name_list(value: object) -> None:
+    """A JSON list of names (models, preset slugs): anything else would silently allow or forbid the wrong thing."""
+    if value is None:
+        return
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ValidationError('Enter a JSON list of names, e.g. ["general", "support"], or [] for all.')
 
 
 class User(AbstractUser):
@@ -38,6 +47,13 @@ class RolePolicy(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices, unique=True)
     allowed_models = models.JSONField(
         default=list, blank=True, help_text="Model names this role may use. Empty: every configured model."
+    )
+    allowed_presets = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_name_list],
+        help_text='Slugs of the presets this role may use (e.g. ["general", "support"]). Empty: every preset the '
+        "user can see.",
     )
     daily_token_budget = models.PositiveIntegerField(help_text="Prompt + completion tokens per user per day (UTC).")
     requests_per_minute = models.PositiveIntegerField(validators=[MinValueValidator(1)])
@@ -73,6 +89,7 @@ class PolicyOverride(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="policy_override")
     allowed_models = models.JSONField(null=True, blank=True)
+    allowed_presets = models.JSONField(null=True, blank=True, validators=[validate_name_list])
     daily_token_budget = models.PositiveIntegerField(null=True, blank=True)
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
     max_upload_mb = models.PositiveIntegerField(null=True, blank=True)

@@ -90,6 +90,17 @@ def can_share_documents(user: User | None) -> bool:
     return has_capability(user, Capability.SHARE_DOCUMENTS)
 
 
+def can_share_presets(user: User | None) -> bool:
+    # One right to share, for documents and presets alike: a role that may not publish a document may not publish the
+    # instructions and knowledge of a preset either.
+    return has_capability(user, Capability.SHARE_DOCUMENTS)
+
+
+def can_edit_builtin_presets(user: User | None) -> bool:
+    """The built-in presets are the service's own, like its policies: admins edit them."""
+    return has_capability(user, Capability.MANAGE_POLICIES)
+
+
 def can_fetch_web(user: User | None) -> bool:
     return has_capability(user, Capability.WEB) and policy_for(user).web_access
 

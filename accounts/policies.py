@@ -30,7 +30,8 @@ DEFAULT_POLICIES = {
 def ensure_role_policies(**_signal_kwargs) -> None:
     for role, limits in DEFAULT_POLICIES.items():
         RolePolicy.objects.get_or_create(
-            role=role, defaults={**limits, "allowed_models": [], "web_access": role != Role.VIEWER}
+            role=role,
+            defaults={**limits, "allowed_models": [], "allowed_presets": [], "web_access": role != Role.VIEWER},
         )
     forget_role_policies()
 
@@ -39,6 +40,7 @@ def ensure_role_policies(**_signal_kwargs) -> None:
 FALLBACK = RolePolicy(
     role=Role.VIEWER,
     allowed_models=[],
+    allowed_presets=[],
     daily_token_budget=0,
     requests_per_minute=1,
     max_upload_mb=0,
@@ -48,6 +50,7 @@ FALLBACK = RolePolicy(
 )
 OVERRIDABLE = (
     "allowed_models",
+    "allowed_presets",
     "daily_token_budget",
     "requests_per_minute",
     "max_upload_mb",
@@ -67,13 +70,18 @@ class Policy:
     web_access: bool
     answer_cache: bool = True
     semantic_cache: bool = False
+    allowed_presets: tuple[str, ...] = ()
 
     def allows_model(self, model: str) -> bool:
         return not self.allowed_models or model in self.allowed_models
 
+    def allows_preset(self, slug: str) -> bool:
+        return not self.allowed_presets or slug in self.allowed_presets
+
     def as_dict(self) -> dict:
         return {field.name: getattr(self, field.name) for field in fields(self)} | {
-            "allowed_models": list(self.allowed_models)
+            "allowed_models": list(self.allowed_models),
+            "allowed_presets": list(self.allowed_presets),
         }
 
 
@@ -113,6 +121,7 @@ def policy_for(user: User) -> Policy:
     return Policy(
         role=user.role,
         allowed_models=tuple(values["allowed_models"] or ()),
+        allowed_presets=tuple(values["allowed_presets"] or ()),
         daily_token_budget=values["daily_token_budget"],
         requests_per_minute=values["requests_per_minute"],
         max_upload_bytes=values["max_upload_mb"] * MB,

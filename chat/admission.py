@@ -1,6 +1,7 @@
 """The one gate every model request passes, whichever door it came in by (websocket, REST, ``/v1``).
 
-In order: credentials and API-key scope → rate limit → model permission → size → guardrail screening → quota hold.
+In order: credentials and API-key scope → rate limit → model permission (a preset's: its base model's, and the
+preset still shared with the caller and allowed by their role) → size → guardrail screening → quota hold.
 Field types were checked by the entry point's parser before (they are the entry point's wire format); everything
 that needs the database runs here, in one trip to a database thread. The result is an ``Admission``: the functions
 that start a generation accept nothing else (``chat.generation.engine.start`` checks the seal), so a new entry
@@ -23,6 +24,8 @@ from chat import embedding_usage, llm, quotas
 from chat.safety import screening
 from core.db import in_db_thread
 from core.errors import ServiceError
+from presets.selectors import still_usable
+from presets.usage import PresetUse
 
 _SEAL = object()  # only this module holds it: an Admission made anywhere else is refused
 
@@ -69,6 +72,10 @@ class ModelRequest:
     max_tokens: int | None = None
     context_texts: list[str] = field(default_factory=list)  # the rest of a caller's prompt: blocked topics only
     prompt: list[dict] | None = None  # the whole prompt, when the caller sends it; otherwise ``open`` builds it
+    # Asked through a preset: ``model`` is its base model (quotas and permissions count on that), and the gate checks
+    # the preset itself too.
+    preset: PresetUse | None = None
+    grounded: bool = False  # retrieval will add sources to ``prompt`` (when there is no ``open``)
 
 
 @dataclass(frozen=True)
@@ -81,10 +88,18 @@ class Admission:
     opened: Opened | None
     seal: object = field(repr=False, compare=False)
     policy: Policy | None = None  # the caller's limits and switches as admitted (the answer cache reads it)
+    preset: PresetUse | None = None  # the preset the request was admitted under
 
     @property
     def genuine(self) -> bool:
         return self.seal is _SEAL
+
+
+def identify(caller: Caller) -> Caller:
+    """The caller with its user (and key) known, for an entry point that must read on their behalf before the gate
+    (a preset's settings); the gate still checks the key's scope, the limits and the permissions."""
+    user, api_key = _identify(caller)
+    return Caller(user=user, api_key=api_key, request_counted=caller.request_counted, batch_line=caller.batch_line)
 
 
 def _identify(caller: Caller) -> tuple[User, ApiKey | None]:
@@ -150,17 +165,21 @@ def _screen(user: User, request: ModelRequest) -> None:
 def _admit(caller: Caller, request: ModelRequest, open_: Callable[[], Opened] | None) -> Admission:
     user, api_key = _identify(caller)
     _check(caller, user, api_key, request.model, ApiKeyScope.CHAT, model_request=True)
+    if request.preset is not None:
+        still_usable(user, request.preset)
     config = llm.model_config(request.model)
     _screen(user, request)  # outside the transaction: a refusal stays recorded
     with transaction.atomic():
         opened = open_() if open_ is not None else None
         prompt = opened.prompt if opened is not None else request.prompt or []
-        grounded = opened.grounded if opened is not None else False
+        grounded = opened.grounded if opened is not None else request.grounded
         max_tokens = request.max_tokens or config.max_output_tokens
         hold = quotas.reserve_for(user, config, prompt, max_tokens, grounded=grounded)  # or 429: all rolled back
         if opened is not None and opened.on_hold is not None:
             opened.on_hold(hold)
-    return Admission(user, api_key, config, hold, prompt, opened, seal=_SEAL, policy=policy_for(user))
+    return Admission(
+        user, api_key, config, hold, prompt, opened, seal=_SEAL, policy=policy_for(user), preset=request.preset
+    )
 
 
 _admit_in_db_thread = in_db_thread(_admit)

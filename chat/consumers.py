@@ -101,6 +101,8 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
             if kind == "send":
                 if content.get("model") is not None and not isinstance(content["model"], str):
                     raise ServiceError("invalid_model", "'model' must be a model's name.", param="model")
+                if content.get("preset"):
+                    await self._choose_preset(content["preset"])
                 await services.reply_start(
                     caller=admission.Caller(user=self.scope["user"], api_key=self.scope.get("api_key")),
                     conversation=self.conversation,
@@ -114,6 +116,14 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
                 await self.send_error("unknown_type", 'Unknown frame type; send {"type": "send"} or "stop".')
         except ServiceError as exc:
             await self.send_error(exc.code, exc.message, exc.retry_after, field=exc.param)
+
+    async def _choose_preset(self, preset: object) -> None:
+        """A first message may name the preset the conversation runs on (it keeps it afterwards)."""
+        if not isinstance(preset, str) or len(preset) > 100:
+            raise ServiceError("invalid_preset", "'preset' must be a preset's slug.", param="preset")
+        self.conversation = await in_db_thread(services.conversation_preset_choose)(
+            conversation=self.conversation, preset=preset
+        )
 
     async def send_error(
         self, code: str, message: str, retry_after: int | None = None, *, field: str | None = None

@@ -70,6 +70,7 @@ def exchange_insert(
     source: str,
     messages: list[dict],
     reserved_tokens: int = 0,
+    preset_revision_id: int | None = None,
 ) -> None:
     """A new conversation with its messages and a pending answer, in one statement."""
     now = timezone.now()
@@ -92,9 +93,9 @@ def exchange_insert(
             # An OpenAI-style request brings its whole prompt: no retrieval of our own (documents_mode 'none').
             before="WITH conversation AS ("
             " INSERT INTO chat_conversation"
-            " (id, owner_id, title, model, source, archived, documents_mode, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, false, 'none', %s, %s))",
-            before_params=[conversation_id, owner_id, title, model, source, now, now],
+            " (id, owner_id, title, model, source, archived, documents_mode, preset_revision_id, created_at,"
+            " updated_at) VALUES (%s, %s, %s, %s, %s, false, 'none', %s, %s, %s))",
+            before_params=[conversation_id, owner_id, title, model, source, preset_revision_id, now, now],
             rows=rows,
         )
 

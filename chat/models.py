@@ -29,6 +29,11 @@ class Conversation(models.Model):
     # Which documents ground the answers: all the user may read (the default), a chosen set, or none.
     documents_mode = models.CharField(max_length=10, choices=DocumentsMode.choices, default=DocumentsMode.ALL)
     documents = models.ManyToManyField("documents.Document", blank=True, related_name="+")
+    # The preset revision the conversation started with: later turns keep it, even after the preset is edited. A
+    # deleted preset leaves its conversations without one (they go on with the default instructions).
+    preset_revision = models.ForeignKey(
+        "presets.PresetRevision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -19,13 +19,18 @@ def usable_models(user: User) -> list[str]:
 
 
 def access_conversation(user: User, conversation_id: uuid.UUID | str) -> Conversation:
-    return access_owned(Conversation.objects.all(), user=user, pk=conversation_id, owner_field="owner")
+    conversations = Conversation.objects.select_related("preset_revision__preset")
+    return access_owned(conversations, user=user, pk=conversation_id, owner_field="owner")
 
 
 def conversation_list(*, user: User, q: str = "", archived: bool | None = None) -> QuerySet[Conversation]:
     # A batch's lines are each a conversation, kept for the record; they are read on the Batches page, and a
     # 500-line batch would otherwise push every chat out of the sidebar.
-    conversations = Conversation.objects.filter(owner=user).exclude(source=Conversation.Source.BATCH)
+    conversations = (
+        Conversation.objects.filter(owner=user)
+        .exclude(source=Conversation.Source.BATCH)
+        .select_related("preset_revision__preset")
+    )
     if archived is not None:
         conversations = conversations.filter(archived=archived)
     q = q.strip()

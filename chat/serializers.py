@@ -40,6 +40,22 @@ def message_data(message: Message) -> dict:
     }
 
 
+def preset_data(conversation: Conversation) -> dict | None:
+    """The preset revision the conversation keeps (fetched with it: select_related, as the selectors do)."""
+    if conversation.preset_revision_id is None:
+        return None
+    revision = conversation.preset_revision
+    preset = revision.preset
+    return {
+        "id": preset.pk,
+        "slug": preset.slug,
+        "name": preset.name,
+        "revision": revision.number,
+        "locked": revision.locked,
+        "starter_prompts": revision.starter_prompts,
+    }
+
+
 def conversation_data(conversation: Conversation) -> dict:
     return {
         "id": str(conversation.pk),
@@ -48,6 +64,7 @@ def conversation_data(conversation: Conversation) -> dict:
         "source": conversation.source,
         "archived": conversation.archived,
         "documents_mode": conversation.documents_mode,
+        "preset": preset_data(conversation),
         "created_at": _iso(conversation.created_at),
         "updated_at": _iso(conversation.updated_at),
     }
@@ -88,11 +105,22 @@ class MessageSerializer(serializers.ModelSerializer):
         return message_data(instance)
 
 
+class ConversationPresetSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    revision = serializers.IntegerField(help_text="The revision the conversation started with; later turns keep it.")
+    locked = serializers.BooleanField()
+    starter_prompts = serializers.ListField(child=serializers.CharField())
+
+
 class ConversationSerializer(serializers.ModelSerializer):
+    preset = ConversationPresetSerializer(read_only=True, allow_null=True, help_text="null: no preset.")
+
     class Meta:
         model = Conversation
-        fields = ["id", "title", "model", "source", "archived", "documents_mode", "created_at", "updated_at"]
-        read_only_fields = ["id", "source", "created_at", "updated_at"]
+        fields = ["id", "title", "model", "source", "archived", "documents_mode", "preset", "created_at", "updated_at"]
+        read_only_fields = ["id", "source", "preset", "created_at", "updated_at"]
 
     def to_representation(self, instance: Conversation) -> dict:
         return conversation_data(instance)

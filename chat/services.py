@@ -12,16 +12,20 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import can_fetch_web
-from chat import admission, answer_cache, llm, message_rows, prompts, structured
+from chat import admission, answer_cache, llm, message_rows, prompts
 from chat.generation import constrained, engine, finisher, protocol
 from chat.models import Conversation, Message
 from chat.rag import grounding
 from chat.safety import guardrails
 from chat.serializers import message_data
+from core import structured
 from core.db import in_db_thread
 from core.errors import ServiceError
 from documents import webpages
 from documents.selectors import access_document
+from presets import selectors as presets
+from presets.models import PresetRevision
+from presets.usage import PresetUse
 
 
 def validate_content(content: object) -> str:
@@ -44,10 +48,22 @@ def conversation_create(
     source: str = Conversation.Source.CHAT,
     documents_mode: str = Conversation.DocumentsMode.ALL,
     document_ids: list | None = None,
+    preset: str | None = None,
 ) -> Conversation:
+    """``preset`` (a slug or id): the conversation keeps that preset's current revision for all its turns; its base
+    model unless the preset is unlocked and ``model`` names another."""
+    use = presets.preset_use(owner, preset, param="preset") if preset else None
+    if use is not None and (use.locked or not model):
+        model = use.base_model or None
     config = llm.model_config(model)
     admission.check_can_chat(owner, config)
-    conversation = Conversation.objects.create(owner=owner, title=title.strip()[:200], model=config.name, source=source)
+    conversation = Conversation.objects.create(
+        owner=owner,
+        title=title.strip()[:200],
+        model=config.name,
+        source=source,
+        preset_revision=PresetRevision.objects.select_related("preset").get(pk=use.revision_id) if use else None,
+    )
     if documents_mode != Conversation.DocumentsMode.ALL or document_ids:
         _choose_documents(conversation, documents_mode, document_ids)
     return conversation
@@ -86,11 +102,33 @@ def conversation_update(
         conversation.archived = archived
         fields.append("archived")
     if model is not None:
+        if conversation.preset_revision_id is not None and conversation.preset_revision.locked:
+            raise ServiceError("preset_locked", "This conversation's preset is locked to its model.", status=403)
         config = llm.model_config(model)
         admission.check_can_chat(conversation.owner, config)
         conversation.model = config.name
         fields.append("model")
     conversation.save(update_fields=fields)
+    return conversation
+
+
+@transaction.atomic
+def conversation_preset_choose(*, conversation: Conversation, preset: str) -> Conversation:
+    """Start an empty conversation on ``preset`` (a send that names one); naming the preset it already has is fine,
+    any other change is refused: a conversation keeps the preset revision it started with."""
+    use = presets.preset_use(conversation.owner, preset, param="preset")
+    revision = PresetRevision.objects.select_related("preset").get(pk=use.revision_id)
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if locked.preset_revision_id is not None:
+        if locked.preset_revision.preset_id == use.preset_id:
+            return conversation
+        raise ServiceError("preset_fixed", "This conversation keeps its preset; start a new one.", status=409)
+    if locked.messages.exists():
+        raise ServiceError("preset_fixed", "This conversation began without a preset; start a new one.", status=409)
+    config = llm.model_config(use.base_model or None)
+    admission.check_can_chat(conversation.owner, config)
+    conversation.preset_revision, conversation.model = revision, config.name
+    conversation.save(update_fields=["preset_revision", "model", "updated_at"])
     return conversation
 
 
@@ -114,8 +152,20 @@ class OpenedTurn:
     web_allowed: bool
 
 
+def _links(text: str, preset: PresetUse | None) -> list[str]:
+    """The links to read for this message: none under a preset that turns link reading off."""
+    return webpages.urls_in(text) if preset is None or preset.web_links else []
+
+
 def _turn_opener(
-    *, user: User, conversation: Conversation, ids: tuple[uuid.UUID, uuid.UUID], content: str, model: str, system: dict
+    *,
+    user: User,
+    conversation: Conversation,
+    ids: tuple[uuid.UUID, uuid.UUID],
+    content: str,
+    model: str,
+    system: dict,
+    preset: PresetUse | None,
 ) -> Callable[[], admission.Opened]:
     """Records the turn inside the admission's transaction, so a refused hold leaves no half-written turn."""
     user_message_id, answer_id = ids
@@ -135,10 +185,10 @@ def _turn_opener(
         if opened is None:
             raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
         title, turns = opened
-        scope = grounding.document_scope(conversation, user)
+        scope = grounding.document_scope(conversation, user, preset.knowledge if preset else None)
         return admission.Opened(
             prompt=[system, *turns],
-            grounded=scope is not None or bool(webpages.urls_in(content)),
+            grounded=scope is not None or bool(_links(content, preset)),
             on_hold=lambda hold: message_rows.answer_hold(message_id=answer_id, tokens=hold.tokens),
             details=OpenedTurn(title, turns, scope, can_fetch_web(user)),
         )
@@ -174,24 +224,35 @@ async def reply_start(
     """Admit and record the user's message, then start the answer. Returns at once; the answer streams in its own
     task. ``output_format``: the answer must be JSON (of a schema), checked before it is shown."""
     text = validate_content(content)
-    config = llm.model_config(model or conversation.model)
-    output = constrained.contract_for(config, output_format, None, tool_history=False)
     if engine.running_in(conversation.pk) is not None:  # the common case, answered without the database
         raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
+    user = caller.user
+    preset = await _conversation_preset(user, conversation)
+    sampling = preset.parameters({}) if preset else {}
+    if preset is not None:  # a locked preset keeps its model, limit and format; an unlocked one gives defaults
+        model = None if preset.locked else model
+        max_tokens, output_format = preset.answer_limit(max_tokens), preset.output_for(output_format)
+    config = llm.model_config(model or conversation.model)
+    output = constrained.contract_for(config, output_format, None, tool_history=False)
     ids = (uuid.uuid4(), uuid.uuid4())
     canary = guardrails.new_canary()
-    system = {"role": "system", "content": prompts.system_prompt(canary)}
+    system = {"role": "system", "content": prompts.system_prompt(canary, preset.system_prompt if preset else None)}
     size = admission.Size(len(text), settings.CHAT_MAX_MESSAGE_CHARS, "message_too_long", "The message")
-    user = caller.user
     admitted = await admission.admit(
         caller,
-        admission.ModelRequest(model=config.name, user_texts=[text], size=size, max_tokens=max_tokens),
+        admission.ModelRequest(model=config.name, user_texts=[text], size=size, max_tokens=max_tokens, preset=preset),
         open_=_turn_opener(
-            user=user, conversation=conversation, ids=ids, content=text, model=config.name, system=system
+            user=user,
+            conversation=conversation,
+            ids=ids,
+            content=text,
+            model=config.name,
+            system=system,
+            preset=preset,
         ),
     )
     opened: OpenedTurn = admitted.opened.details
-    title, turns, urls = opened.title, opened.turns, webpages.urls_in(text)
+    title, turns, urls = opened.title, opened.turns, _links(text, preset)
     now = timezone.now()
     turn = Turn(
         user_message=Message(id=ids[0], conversation_id=conversation.pk, role="user", content=text, created_at=now),
@@ -212,15 +273,16 @@ async def reply_start(
             message_id=ids[1],
             prompt=turn.prompt,
             guard=output_guard(canary),
+            extra=sampling,
             needs_title=not title and conversation.source == Conversation.Source.CHAT,
-            ground=_grounder(user, config, turns, opened.scope, urls, opened.web_allowed)
+            ground=grounding.grounder(user, config, turns, opened.scope, urls, opened.web_allowed)
             if opened.scope is not None or urls
             else None,
             cache=answer_cache.plan_for(
                 user_id=user.pk,
                 policy=admitted.policy,
                 model=config,
-                sampling={},
+                sampling=sampling,
                 asked=cache,
                 cache_control=cache_control,
                 canary=canary,
@@ -234,35 +296,11 @@ async def reply_start(
     return Reply(turn, running, events)
 
 
-def _grounder(
-    user: User,
-    config: llm.ModelConfig,
-    turns: list[dict],
-    scope: grounding.DocumentScope | None,
-    urls: list[str],
-    web_allowed: bool,
-):
-    history, question = turns[:-1], turns[-1]["content"]
-
-    async def documents() -> list:
-        if scope is None:
-            return []
-        query = await grounding.standalone_query(config, history, question)
-        return await in_db_thread(grounding.search_documents)(user=user, query=query, scope=scope)
-
-    async def pages() -> list:
-        if not web_allowed:
-            return grounding.web_refusals(urls, "Your role does not allow reading web pages.")
-        return await webpages.read_pages(urls)
-
-    async def ground() -> grounding.Grounding:
-        found = grounding.Grounding(query=question)
-        hits, results = await asyncio.gather(documents(), pages())  # links are read while documents are searched
-        grounding.add_documents(found, hits, question)
-        grounding.add_web_pages(found, results, question, config)
-        return found
-
-    return ground
+async def _conversation_preset(user: User, conversation: Conversation) -> PresetUse | None:
+    """The preset revision the conversation started with, as this user may use it now."""
+    if conversation.preset_revision_id is None:
+        return None
+    return await in_db_thread(presets.revision_use)(user, conversation.preset_revision_id)
 
 
 def started_event(turn: Turn) -> dict:
@@ -280,11 +318,14 @@ async def exchange_start(
     source: str,
     cache: answer_cache.CachePlan | None = None,
     output: constrained.OutputContract | None = None,
+    ground: Callable | None = None,
 ) -> Reply:
     """An OpenAI-style request: the caller sends the whole prompt; it is recorded as a new conversation.
 
     The rows are written while the model is already working on the answer. The caller's own prompt is sent
-    unchanged: no system prompt (or canary) of ours. ``extra``: sampling fields, each checked by the caller's parser.
+    unchanged: no system prompt (or canary) of ours — but a preset's, when the request names one (the caller put it
+    in ``admitted.prompt``). ``extra``: sampling fields, each checked by the caller's parser. ``ground``: retrieval
+    in a preset's knowledge (``grounder``).
     """
     user, config, hold, messages = admitted.user, admitted.model, admitted.hold, admitted.prompt
     conversation_id, answer_id = uuid.uuid4(), uuid.uuid4()
@@ -297,6 +338,7 @@ async def exchange_start(
             source=source,
             messages=messages,
             reserved_tokens=hold.tokens,
+            preset_revision_id=admitted.preset.revision_id if admitted.preset else None,
         )
     )
     running = engine.start(
@@ -310,6 +352,7 @@ async def exchange_start(
             persisted=persisted,
             cache=cache,
             output=output,
+            ground=ground,
             live=source != Conversation.Source.BATCH,
         )
     )

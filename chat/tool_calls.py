@@ -11,8 +11,8 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from chat.structured import JSON_SCHEMA, OutputFormat, check_schema
 from core.errors import ServiceError
+from core.structured import JSON_SCHEMA, OutputFormat, check_schema
 
 MAX_TOOLS = 128
 MAX_EMULATED_CALLS = 4  # parallel calls a small model may make in one answer

@@ -38,7 +38,9 @@ def chat_new(request: HttpRequest) -> HttpResponse:
     if not can_chat(request.user):
         raise PermissionDenied("Your account cannot chat.")
     try:
-        conversation = services.conversation_create(owner=request.user, model=request.POST.get("model") or None)
+        conversation = services.conversation_create(
+            owner=request.user, model=request.POST.get("model") or None, preset=request.POST.get("preset") or None
+        )
     except ServiceError as exc:
         raise PermissionDenied(exc.message) from exc
     return redirect("chat:conversation", conversation_id=conversation.pk)

@@ -23,6 +23,7 @@ from accounts.models import ApiKey, PolicyOverride, Role
 from chat import services as chat_services
 from chat.models import LabelSet, Message
 from documents.models import Document
+from presets import services as preset_services
 from tests.factories import make_batch, make_key, make_user
 
 pytestmark = pytest.mark.timeout(240)
@@ -72,6 +73,7 @@ def objects_to_test_on(user) -> tuple[dict, dict]:
         "path.document_id": str(a_document_of(user).pk),
         "path.key_id": a_key_of(user),  # not the key the run authenticates with
         "path.batch_id": make_batch(user).id,
+        "path.preset": preset_services.preset_create(owner=user, name="contract preset").slug,
     }
     deleted = {
         "DELETE /api/v1/conversations/{conversation_id}/": {
@@ -79,6 +81,9 @@ def objects_to_test_on(user) -> tuple[dict, dict]:
         },
         "DELETE /api/v1/documents/{document_id}/": {"path.document_id": str(a_document_of(user).pk)},
         "DELETE /api/v1/keys/{key_id}/": {"path.key_id": a_key_of(user)},
+        "DELETE /api/v1/presets/{preset}/": {
+            "path.preset": preset_services.preset_create(owner=user, name="contract deleted").slug
+        },
         "POST /api/v1/batches/{batch_id}/cancel/": {"path.batch_id": make_batch(user).id},
         "DELETE /api/v1/tasks/label-sets/{label_set_id}/": {
             "path.label_set_id": LabelSet.objects.create(owner=user, name="contract", labels=["a", "b"]).pk

@@ -19,6 +19,7 @@ from accounts.models import ApiKey, Role
 from chat import services as chat_services
 from chat.models import LabelSet, Message
 from documents.models import Document
+from presets import services as preset_services
 from tests.factories import key_client, make_batch, make_key, make_user, session_client
 
 ROLES = [Role.ADMIN, Role.MODERATOR, Role.MEMBER, Role.VIEWER]
@@ -61,6 +62,7 @@ def _objects_of(user) -> dict:
         "answer": Message.objects.create(conversation=conversation, role="assistant", content="an answer").pk,
         "document": _a_document_of(user),
         "label_set": LabelSet.objects.create(owner=user, name=f"set-{uuid.uuid4().hex[:8]}", labels=["a", "b"]).pk,
+        "preset": preset_services.preset_create(owner=user, name=f"preset {uuid.uuid4().hex[:8]}").slug,
         **_batch_objects_of(user),
     }
     user.role = role
@@ -109,6 +111,13 @@ DOWNLOAD = "api/v1/documents/<uuid:document_id>/download/"
 
 def document_path(which: str, suffix: str = "") -> Callable[[World], str]:
     return lambda world: f"/api/v1/documents/{getattr(world, which)['document']}/{suffix}"
+
+
+PRESET = "api/v1/presets/<str:preset>/"
+
+
+def preset_path(which: str, suffix: str = "") -> Callable[[World], str]:
+    return lambda world: f"/api/v1/presets/{getattr(world, which)['preset']}/{suffix}"
 
 
 def conversation_path(which: str, suffix: str = "") -> Callable[[World], str]:
@@ -190,6 +199,26 @@ CASES = [
             which,
         )
         for which, ok in (("own", 200), ("foreign", 404))
+    ],
+    # Presets: every role that may chat has its own (sharing them needs the documents' sharing right); another's
+    # private preset is a 404 like a missing one.
+    Case("api/v1/presets/", "get", lambda w: "/api/v1/presets/", everyone(200)),
+    Case("api/v1/presets/", "post", lambda w: "/api/v1/presets/", everyone(201), body={"name": "matrix"}),
+    *[
+        Case(PRESET, method, preset_path(which), everyone(ok if which == "own" else 404), body, which)
+        for method, ok, body in (("get", 200, None), ("patch", 200, {"temperature": 0.5}), ("delete", 204, None))
+        for which in ("own", "foreign")
+    ],
+    *[
+        Case(
+            "api/v1/presets/<str:preset>/duplicate/",
+            "post",
+            preset_path(which, "duplicate/"),
+            everyone(ok),
+            {"name": "copy"},
+            which,
+        )
+        for which, ok in (("own", 201), ("foreign", 404))
     ],
     # The OpenAI-compatible API takes API keys only; a viewer has none that work.
     Case("v1/models", "get", lambda w: "/v1/models", everyone(200, viewer=401), auth="key", transactional=True),

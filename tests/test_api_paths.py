@@ -29,6 +29,9 @@ def test_url_names_reverse_to_the_slashed_paths():
     assert reverse("api-document", args=[some_id]) == f"/api/v1/documents/{some_id}/"
     assert reverse("api-document-download", args=[some_id]) == f"/api/v1/documents/{some_id}/download/"
     assert reverse("api-web-fetch") == "/api/v1/web/fetch/"
+    assert reverse("api-presets") == "/api/v1/presets/"
+    assert reverse("api-preset", args=["general"]) == "/api/v1/presets/general/"
+    assert reverse("api-preset-duplicate", args=["general"]) == "/api/v1/presets/general/duplicate/"
 
 
 def test_the_schema_documents_only_the_slashed_paths():

@@ -19,6 +19,9 @@ NO_KEYS_FOR_ROLE = "Your role does not allow API keys."
 class PolicySerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
     allowed_models = serializers.ListField(child=serializers.CharField(), help_text="Empty: every model.")
+    allowed_presets = serializers.ListField(
+        child=serializers.CharField(), help_text="Slugs of the presets you may use. Empty: every preset you can see."
+    )
     daily_token_budget = serializers.IntegerField()
     requests_per_minute = serializers.IntegerField()
     max_upload_bytes = serializers.IntegerField()

@@ -15,7 +15,7 @@ from accounts.api.negotiation import AnswersInItsOwnType
 from accounts.api.pagination import ApiPagination
 from accounts.api.schema import errors
 from accounts.models import ApiKey, ApiKeyScope
-from chat import admission, answer_cache, moderation, selectors, services, structured
+from chat import admission, answer_cache, moderation, selectors, services
 from chat.api.schema import MESSAGE_CREATE_RESPONSES, UsageOutput
 from chat.generation import engine
 from chat.models import Conversation, Message
@@ -25,6 +25,7 @@ from chat.serializers import (
     ConversationSerializer,
     MessageSerializer,
 )
+from core import structured
 from core.db import in_db_thread
 from core.errors import ServiceError
 
@@ -43,6 +44,13 @@ class ConversationListCreateView(APIView):
             choices=Conversation.DocumentsMode.choices, default=Conversation.DocumentsMode.ALL
         )
         document_ids = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
+        preset = serializers.CharField(
+            max_length=100,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="A preset's slug (GET /api/v1/presets/): the conversation keeps its current revision.",
+        )
 
     class ConversationListQuery(serializers.Serializer):
         q = serializers.CharField(required=False, default="", allow_blank=True, help_text="Search titles and messages")
@@ -66,7 +74,8 @@ class ConversationListCreateView(APIView):
 
     @extend_schema(
         request=ConversationCreateInput,
-        responses={201: ConversationSerializer, **errors(404)},  # 404: a document_ids entry you may not read
+        # 404: a document_ids entry you may not read, or a preset you may not use.
+        responses={201: ConversationSerializer, **errors(404)},
         summary="Start a conversation",
     )
     def post(self, request: Request) -> Response:
@@ -149,6 +158,13 @@ class MessageListCreateView(AsyncAPIView):
         content = serializers.CharField(trim_whitespace=False, allow_blank=True)
         model = serializers.CharField(max_length=100, required=False, allow_null=True, default=None)
         stream = serializers.BooleanField(required=False, default=False)
+        preset = serializers.CharField(
+            max_length=100,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="On a conversation's first message: the preset it keeps from then on (409 once it has another).",
+        )
         cache = serializers.BooleanField(
             required=False,
             allow_null=True,
@@ -177,6 +193,10 @@ class MessageListCreateView(AsyncAPIView):
         conversation = await in_db_thread(selectors.access_conversation)(request.user, conversation_id)
         data = self.MessageCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
+        if data.validated_data["preset"]:
+            conversation = await in_db_thread(services.conversation_preset_choose)(
+                conversation=conversation, preset=data.validated_data["preset"]
+            )
         api_key = request.auth if isinstance(request.auth, ApiKey) else None
         reply = await services.reply_start(
             # DRF's throttle counted the request already; the admission counts it as a model request.

@@ -1,7 +1,7 @@
 """Answers under an output contract: a response format, tools, or both, as the model server can take them.
 
 When the answer's text must meet a format (a client's ``json_schema`` / ``json_object``, or the call-or-answer form of
-emulated tools), it is not streamed as it comes: it is collected, checked (``chat.structured``), retried once with
+emulated tools), it is not streamed as it comes: it is collected, checked (``core.structured``), retried once with
 the reason if it fails, and only a valid answer is shown — in one piece. A second failure ends the answer ``failed``
 with ``schema_validation_failed`` (422) and the rejected text kept on the saved message, never shown as an answer.
 """
@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from chat import llm, tool_calls
 from chat.safety.guardrails import OutputGuard
-from chat.structured import FAILED_CODE, OutputFormat, OutputMismatch, retry_prompt
 from chat.tool_calls import ToolUse
 from core.errors import ServiceError
+from core.structured import FAILED_CODE, OutputFormat, OutputMismatch, retry_prompt
 
 ATTEMPTS = 2  # the first, and one retry told what was wrong
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from chat import admission, llm, services, structured
+from chat import admission, llm, services
 from chat.generation import constrained
 from chat.generation.protocol import Outcome
 from chat.models import Conversation, Message
+from core import structured
 from core.errors import ServiceError
 
 

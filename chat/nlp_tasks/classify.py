@@ -17,9 +17,10 @@ import re
 
 from django.conf import settings
 
-from chat import llm, structured
+from chat import llm
 from chat.nlp_tasks import calls, prompts
 from chat.nlp_tasks.sources import check_text
+from core import structured
 from core.errors import ServiceError
 
 MIN_LABELS, MAX_LABELS, MAX_LABEL_CHARS = 2, 50, 100

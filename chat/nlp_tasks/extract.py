@@ -4,9 +4,9 @@ window is read from its start, as much as fits, and the answer says so (``trunca
 
 import json
 
-from chat import structured
 from chat.nlp_tasks import calls, prompts
 from chat.nlp_tasks.sources import Source, joined, origin, room, windows
+from core import structured
 
 
 def output_format(schema: object) -> structured.OutputFormat:

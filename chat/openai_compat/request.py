@@ -10,8 +10,9 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from chat import structured, tool_calls
+from chat import tool_calls
 from chat.answer_cache import parse_choice
+from core import structured
 from core.errors import ServiceError
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}

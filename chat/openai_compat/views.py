@@ -4,9 +4,10 @@ Plain async views (not DRF) so the wire format, errors and streaming match OpenA
 ``openai`` SDK works unchanged. Every request is authenticated by API key and recorded as a conversation.
 """
 
+import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
@@ -21,9 +22,12 @@ from chat.generation import constrained
 from chat.generation.engine import Generation
 from chat.models import Conversation
 from chat.openai_compat.request import CompletionRequest, parse_completion
-from chat.structured import FAILED_CODE
+from chat.rag import grounding
 from core.db import in_db_thread
 from core.errors import ServiceError
+from core.structured import FAILED_CODE
+from presets import selectors as presets
+from presets.usage import PresetUse
 
 
 def error_body(message: str, *, kind: str, code: str | None = None, param: str | None = None) -> dict:
@@ -60,7 +64,9 @@ def service_error(exc: ServiceError) -> JsonResponse:
     return response
 
 
-def _model_request(completion: CompletionRequest) -> admission.ModelRequest:
+def _model_request(
+    completion: CompletionRequest, preset: PresetUse | None = None, *, grounded: bool = False
+) -> admission.ModelRequest:
     messages = completion.messages
     return admission.ModelRequest(
         model=completion.model,
@@ -69,7 +75,39 @@ def _model_request(completion: CompletionRequest) -> admission.ModelRequest:
         size=admission.Size(completion.prompt_chars, settings.CHAT_MAX_PROMPT_CHARS, "prompt_too_long", "The prompt"),
         max_tokens=completion.max_tokens,
         prompt=messages,
+        preset=preset,
+        grounded=grounded,
     )
+
+
+def _preset_for(caller: admission.Caller, name: str) -> tuple[admission.Caller, PresetUse, grounding.DocumentScope]:
+    """``preset/<slug>`` as the caller may use it (a 404 naming the model otherwise), and the part of its knowledge
+    the caller may read."""
+    known = admission.identify(caller)
+    use = presets.preset_use(known.user, name)
+    scope = grounding.knowledge_scope(known.user, use.knowledge) if use.knowledge else None
+    return known, use, scope
+
+
+def _under_preset(completion: CompletionRequest, use: PresetUse) -> CompletionRequest:
+    """The request as the preset makes it: its base model and instructions first; a locked preset drops the caller's
+    system messages, sampling parameters, max_tokens and response_format (docs/presets.md)."""
+    return dataclasses.replace(
+        completion,
+        model=use.base_model or llm.default_model().name,
+        messages=use.messages(completion.messages),
+        sampling=use.parameters(completion.sampling),
+        max_tokens=use.answer_limit(completion.max_tokens),
+        output=use.output_for(completion.output),
+    )
+
+
+def _knowledge_grounder(admitted: admission.Admission, scope: grounding.DocumentScope | None) -> Callable | None:
+    """Retrieval in a preset's knowledge for the last user message (links are not read on /v1)."""
+    turns = [m for m in admitted.prompt if m["role"] in ("user", "assistant") and m["content"]]
+    if scope is None or not turns or admitted.prompt[-1]["role"] != "user":
+        return None
+    return grounding.grounder(admitted.user, admitted.model, turns, scope, [], False)
 
 
 @csrf_exempt
@@ -82,7 +120,8 @@ async def chat_completions(request: HttpRequest):
     except ServiceError as exc:
         return service_error(exc)
     completion_id = f"chatcmpl-{reply.turn.assistant_message.pk.hex}"
-    model = reply.generation.request.model.name
+    # A preset answers under the name it was asked by; any other model under its configured name.
+    model = completion.model if presets.is_preset_model(completion.model) else reply.generation.request.model.name
     if completion.stream:
         response = StreamingHttpResponse(
             _stream(reply.generation, reply.events, completion_id, model, completion.include_usage),
@@ -104,11 +143,16 @@ async def start_completion(
     cache_control: str = "",
     source: str = Conversation.Source.OPENAI,
 ) -> services.Reply:
-    """The one way a chat completion starts, from /v1 or a batch line: the gate, the cache plan, the generation."""
+    """The one way a chat completion starts, from /v1 or a batch line: the gate, the cache plan, the generation.
+    ``model: "preset/<slug>"`` runs the request under that preset (its base model is what the gate and quotas see)."""
+    preset = scope = None
+    if presets.is_preset_model(completion.model):
+        caller, preset, scope = await in_db_thread(_preset_for)(caller, completion.model)
+        completion = _under_preset(completion, preset)
     output = constrained.contract_for(
         llm.model_config(completion.model), completion.output, completion.tools, tool_history=completion.tool_history
     )
-    admitted = await admission.admit(caller, _model_request(completion))
+    admitted = await admission.admit(caller, _model_request(completion, preset, grounded=scope is not None))
     cache = answer_cache.plan_for(
         user_id=admitted.user.pk,
         policy=admitted.policy,
@@ -116,8 +160,16 @@ async def start_completion(
         sampling=completion.sampling,
         asked=completion.cache,
         cache_control=cache_control,
+        scope=scope,
     )
-    return await services.exchange_start(admitted, extra=completion.sampling, source=source, cache=cache, output=output)
+    return await services.exchange_start(
+        admitted,
+        extra=completion.sampling,
+        source=source,
+        cache=cache,
+        output=output,
+        ground=_knowledge_grounder(admitted, scope),
+    )
 
 
 def _usage(generation: Generation) -> dict:
@@ -211,11 +263,13 @@ async def _stream(
 
 
 def _allowed_models(user: User) -> list[str]:
+    """The models the user may ask for: chat models, the embeddings model, and ``preset/<slug>`` for each preset
+    they may use (visible to them, allowed by their role, on a base model they may use)."""
     if not can_chat(user):
         return []
     policy = policy_for(user)
     names = [model.name for model in llm.configured_models()] + [settings.EMBEDDINGS_MODEL]  # /v1/embeddings' model
-    return [name for name in names if policy.allows_model(name)]
+    return [name for name in names if policy.allows_model(name)] + presets.usable_model_names(user)
 
 
 @require_GET

@@ -4,9 +4,11 @@ Runs inside the generation task (before the first token), so a send returns at o
 retrieval too. Follow-up questions are rewritten into standalone queries from the conversation first.
 """
 
+import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,9 +18,11 @@ from accounts.models import User
 from chat import llm, prompts
 from chat.models import Conversation
 from chat.safety import guardrails
+from core.db import in_db_thread
 from documents import embeddings, retrieval, web, webpages
 from documents.models import Document
 from documents.selectors import readable_q
+from presets.selectors import readable_knowledge
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +70,29 @@ class DocumentScope:
     only: list[uuid.UUID] | None  # None: every document the user may read
 
 
-def document_scope(conversation: Conversation, user: User) -> DocumentScope | None:
-    """Which documents ground this conversation's answers; None when there are none to use."""
+def document_scope(
+    conversation: Conversation, user: User, knowledge: tuple[uuid.UUID, ...] | None = None
+) -> DocumentScope | None:
+    """Which documents ground this conversation's answers; None when there are none to use. ``knowledge``: the
+    documents of the conversation's preset, which restrict it further (knowledge_scope)."""
     if conversation.documents_mode == Conversation.DocumentsMode.NONE:
         return None
     if conversation.documents_mode == Conversation.DocumentsMode.SELECTED:
         chosen = list(conversation.documents.values_list("pk", flat=True))
+        if knowledge is not None:
+            return knowledge_scope(user, tuple(set(knowledge) & set(chosen)))
         return DocumentScope(only=chosen) if chosen else None
+    if knowledge is not None:
+        return knowledge_scope(user, knowledge)
     readable = Document.objects.filter(readable_q(user), status=Document.Status.READY)
     return DocumentScope(only=None) if readable.exists() else None
+
+
+def knowledge_scope(user: User, knowledge: tuple[uuid.UUID, ...]) -> DocumentScope | None:
+    """A preset's documents as ``user`` may search them: those they may read, intersected in SQL (and again by the
+    search itself). None when none is left — never an empty list, which retrieval would read as "everything"."""
+    readable = readable_knowledge(user, knowledge) if knowledge else []
+    return DocumentScope(only=readable) if readable else None
 
 
 def heuristic_query(history: list[dict], question: str) -> str:
@@ -114,6 +132,39 @@ def search_documents(*, user: User, query: str, scope: DocumentScope) -> list[re
 def add_documents(grounding: Grounding, hits: list[retrieval.Hit], query: str) -> None:
     for hit in hits:
         grounding.add(hit.as_source(0, query), hit.text, hit.vector())
+
+
+def grounder(
+    user: User,
+    config: llm.ModelConfig,
+    turns: list[dict],
+    scope: DocumentScope | None,
+    urls: list[str],
+    web_allowed: bool,
+) -> Callable[[], Awaitable[Grounding]]:
+    """The retrieval to run before the model (in the generation's task): ``scope``'s documents and the ``urls``
+    read at once."""
+    history, question = turns[:-1], turns[-1]["content"]
+
+    async def documents() -> list:
+        if scope is None:
+            return []
+        query = await standalone_query(config, history, question)
+        return await in_db_thread(search_documents)(user=user, query=query, scope=scope)
+
+    async def pages() -> list:
+        if not web_allowed:
+            return web_refusals(urls, "Your role does not allow reading web pages.")
+        return await webpages.read_pages(urls)
+
+    async def ground() -> Grounding:
+        found = Grounding(query=question)
+        hits, results = await asyncio.gather(documents(), pages())  # links are read while documents are searched
+        add_documents(found, hits, question)
+        add_web_pages(found, results, question, config)
+        return found
+
+    return ground
 
 
 def web_refusals(urls: list[str], message: str) -> list:

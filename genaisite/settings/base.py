@@ -212,6 +212,7 @@ INSTALLED_APPS = [
     "huey.contrib.djhuey",
     "accounts",
     "documents",
+    "presets",
     "chat",
     "batches",
     "genaisite",

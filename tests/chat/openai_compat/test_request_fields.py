@@ -6,9 +6,9 @@ import json
 import openai
 import pytest
 
-from chat import structured
 from chat.models import Message
 from chat.openai_compat.request import parse_completion
+from core import structured
 from core.errors import ServiceError
 from tests.factories import make_key, make_user
 
