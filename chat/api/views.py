@@ -33,6 +33,11 @@ READ_CHAT = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ}
 WRITE_CHAT = READ_CHAT | {"POST": ApiKeyScope.CHAT, "PATCH": ApiKeyScope.CHAT, "DELETE": ApiKeyScope.CHAT}
 
 
+def preset_field(help_text: str) -> serializers.CharField:
+    """A preset named by its slug, where a conversation may start on one."""
+    return serializers.CharField(max_length=100, required=False, allow_null=True, default=None, help_text=help_text)
+
+
 class ConversationListCreateView(APIView):
     required_scopes = WRITE_CHAT
     pagination_class = ApiPagination
@@ -44,13 +49,7 @@ class ConversationListCreateView(APIView):
             choices=Conversation.DocumentsMode.choices, default=Conversation.DocumentsMode.ALL
         )
         document_ids = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
-        preset = serializers.CharField(
-            max_length=100,
-            required=False,
-            allow_null=True,
-            default=None,
-            help_text="A preset's slug (GET /api/v1/presets/): the conversation keeps its current revision.",
-        )
+        preset = preset_field("A preset's slug (GET /api/v1/presets/): the conversation keeps its current revision.")
 
     class ConversationListQuery(serializers.Serializer):
         q = serializers.CharField(required=False, default="", allow_blank=True, help_text="Search titles and messages")
@@ -158,12 +157,8 @@ class MessageListCreateView(AsyncAPIView):
         content = serializers.CharField(trim_whitespace=False, allow_blank=True)
         model = serializers.CharField(max_length=100, required=False, allow_null=True, default=None)
         stream = serializers.BooleanField(required=False, default=False)
-        preset = serializers.CharField(
-            max_length=100,
-            required=False,
-            allow_null=True,
-            default=None,
-            help_text="On a conversation's first message: the preset it keeps from then on (409 once it has another).",
+        preset = preset_field(
+            "On a conversation's first message: the preset it keeps from then on (409 once it has another)."
         )
         cache = serializers.BooleanField(
             required=False,
