@@ -132,7 +132,9 @@ def test_a_multi_page_document_is_summarised_by_map_reduce_with_its_pages_cited(
     assert sorted({page for citation in citations for page in citation["pages"]}) == [1, 2, 3]
     assert all(citation["summary"].strip() for citation in citations)
     calls = body["usage"]["calls"]
-    assert calls == len(citations) + 1  # one call per window, then the one that combines them
+    # One call per window and the final one; plus a combining round when the real model's partial summaries
+    # together overflow the small window (their length varies with the model's sampling: seen here, 3 + 3).
+    assert calls >= len(citations) + 1
     assert task_records(user) == (calls, calls), "every map and reduce call is its own recorded generation"
 
 
