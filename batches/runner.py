@@ -205,14 +205,13 @@ async def run_batch(batch_id: str, *, slice_seconds: float = 30.0) -> str:
     while True:
         on_model = [running for running in tasks.values() if not running.off_model.is_set()]
         taking = not parked and time.monotonic() < ends
-        while taking and ready and len(on_model) < settings.BATCH_CONCURRENCY_PER_USER:
-            on_model.append(_start(batch, ready.pop(0), tasks))
+        if taking:
+            _fill(batch, ready, tasks, on_model)  # first, from the line claimed in advance: no claim between lines
         wanted = settings.BATCH_CONCURRENCY_PER_USER - len(on_model) + LINES_AHEAD - len(ready)
         if taking and wanted > 0:
             saving = [running.line.pk for running in tasks.values() if running.off_model.is_set()]
             ready += await in_db_thread(claim)(batch_id, wanted, off_model=saving, ahead=LINES_AHEAD)
-            while ready and len(on_model) < settings.BATCH_CONCURRENCY_PER_USER:
-                on_model.append(_start(batch, ready.pop(0), tasks))
+            _fill(batch, ready, tasks, on_model)
         if not tasks:
             break
         parked = await _next_change(tasks, on_model) or parked
@@ -225,10 +224,12 @@ async def run_batch(batch_id: str, *, slice_seconds: float = 30.0) -> str:
     return await in_db_thread(settle)(batch_id)
 
 
-def _start(batch: Batch, line: BatchLine, tasks: dict[asyncio.Task, _Running]) -> _Running:
-    running = _Running(line)
-    tasks[asyncio.create_task(_guarded(batch, running))] = running
-    return running
+def _fill(batch: Batch, ready: list[BatchLine], tasks: dict[asyncio.Task, _Running], on_model: list[_Running]) -> None:
+    """Start claimed lines while a model slot is free."""
+    while ready and len(on_model) < settings.BATCH_CONCURRENCY_PER_USER:
+        running = _Running(ready.pop(0))
+        tasks[asyncio.create_task(_guarded(batch, running))] = running
+        on_model.append(running)
 
 
 async def _next_change(tasks: dict[asyncio.Task, _Running], on_model: list[_Running]) -> bool:
