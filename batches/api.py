@@ -21,7 +21,7 @@ from accounts.api.schema import errors
 from accounts.models import ApiKeyScope
 from batches import selectors, services, tables, tasks
 from batches.serializers import BatchSerializer
-from chat import admission, llm
+from batches.validation import chat_model
 from core.errors import ServiceError
 
 READ = {"GET": ApiKeyScope.READ, "HEAD": ApiKeyScope.READ}
@@ -63,8 +63,7 @@ class BatchListCreateView(APIView):
         data = self.BatchUploadInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        model = llm.model_config(values["model"] or None).name
-        admission.check_can_use(request.user, model)
+        model = chat_model(request.user, values["model"] or None)
         defaults = tables.Defaults(
             model=model,
             system=values["system"].strip(),

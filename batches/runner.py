@@ -28,7 +28,13 @@ from batches.validation import CHAT_COMPLETIONS, EMBEDDINGS
 from chat import admission
 from chat.models import Conversation
 from chat.openai_compat.request import parse_completion
-from chat.openai_compat.views import completion_result, error_body, service_error_body, start_completion
+from chat.openai_compat.views import (
+    answered_as,
+    completion_result,
+    error_body,
+    service_error_body,
+    start_completion,
+)
 from core import liveness
 from core.db import in_db_thread
 from core.errors import ServiceError
@@ -138,7 +144,7 @@ async def _chat_completion(
     off_model.set()  # the next line may start while this answer is saved
     await reply.generation.finished.wait()
     completion_id = f"chatcmpl-{reply.turn.assistant_message.pk.hex}"
-    status, answered = completion_result(reply.generation, completion_id, reply.generation.request.model.name)
+    status, answered = completion_result(reply.generation, completion_id, answered_as(completion, reply.generation))
     return status, answered, answered.get("usage")
 
 

@@ -12,6 +12,7 @@ from chat import admission, llm
 from chat.openai_compat.embeddings import embeddings_request
 from chat.openai_compat.request import parse_completion
 from core.errors import ServiceError
+from presets import selectors as presets
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
@@ -60,18 +61,33 @@ def _line_error(checked: Checked, number: int, request: object, endpoint: str) -
     return custom_id, body
 
 
-def _model_of(endpoint: str, body: dict) -> str:
-    """The model a body asks for, once the endpoint's own parser (the one its /v1 view uses) accepts it."""
+def chat_model(owner: User, name: str | None) -> str:
+    """The model chat lines run on, as ``owner`` may use it: a configured model (its configured name), or a preset
+    (``preset/<slug>``, checked as /v1 checks it: visible to the owner, allowed, its base model allowed)."""
+    if presets.is_preset_model(name):
+        use = presets.preset_use(owner, name)
+        admission.check_can_use(owner, llm.model_config(use.base_model or None).name)
+        return use.model_name
+    model = llm.model_config(name).name
+    admission.check_can_use(owner, model)
+    return model
+
+
+def _check_model(owner: User, endpoint: str, body: dict, *, known: str) -> None:
+    """The body as its endpoint's own parser (the one its /v1 view uses) reads it, and its model as the owner may use
+    it (once per batch: ``known`` is the model earlier lines passed with)."""
     if endpoint == EMBEDDINGS:
         embeddings_request(body)  # the one embeddings model, or a 404 naming it
-        return settings.EMBEDDINGS_MODEL
+        admission.check_can_use(owner, settings.EMBEDDINGS_MODEL)
+        return
     parse_completion(json.dumps(body).encode())
-    return llm.model_config(body.get("model")).name
+    if not known or body.get("model") != known:
+        chat_model(owner, body.get("model"))
 
 
 def _body_error(checked: Checked, number: int, owner: User, endpoint: str, body: dict) -> bool:
     try:
-        admission.check_can_use(owner, _model_of(endpoint, body))
+        _check_model(owner, endpoint, body, known=checked.model)
     except ServiceError as exc:
         code = "model_not_found" if exc.status == 404 else exc.code
         checked.refuse(number, code, exc.message, f"body.{exc.param}" if exc.param else "body")

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.permissions import can_chat
 from chat.selectors import usable_models
+from presets.selectors import preset_list
 
 # The id static/js/batches.js swaps in for a batch's own in the URLs below, so they come from {% url %}.
 ID_PLACEHOLDER = "batch_id_placeholder"
@@ -19,6 +20,7 @@ ID_PLACEHOLDER = "batch_id_placeholder"
 def batches_page(request: HttpRequest) -> HttpResponse:
     context = {
         "models": usable_models(request.user),
+        "presets": preset_list(user=request.user),
         "can_run": can_chat(request.user),
         "max_bytes": settings.BATCH_FILE_MAX_BYTES,
         "max_lines": settings.BATCH_FILE_MAX_LINES,

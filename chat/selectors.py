@@ -19,7 +19,7 @@ def usable_models(user: User) -> list[str]:
 
 
 def access_conversation(user: User, conversation_id: uuid.UUID | str) -> Conversation:
-    conversations = Conversation.objects.select_related("preset_revision__preset")
+    conversations = Conversation.objects.select_related("preset_revision__preset__current")
     return access_owned(conversations, user=user, pk=conversation_id, owner_field="owner")
 
 

@@ -1,5 +1,6 @@
 """The chat pages. The page is rendered here; the conversation itself lives on the websocket (static/js/chat.js)."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -12,6 +13,7 @@ from chat.models import Conversation
 from core.errors import ServiceError
 from documents.models import Document
 from documents.selectors import document_list
+from presets.selectors import preset_list
 
 SIDEBAR_SIZE = 50
 
@@ -42,7 +44,10 @@ def chat_new(request: HttpRequest) -> HttpResponse:
             owner=request.user, model=request.POST.get("model") or None, preset=request.POST.get("preset") or None
         )
     except ServiceError as exc:
-        raise PermissionDenied(exc.message) from exc
+        if exc.status == 403 and not request.POST.get("preset"):
+            raise PermissionDenied(exc.message) from exc
+        messages.error(request, exc.message)  # a preset no longer shared, or not for this role: say so, stay
+        return redirect("chat:home")
     return redirect("chat:conversation", conversation_id=conversation.pk)
 
 
@@ -51,6 +56,7 @@ def _context(request: HttpRequest, conversation: Conversation | None) -> dict:
         "conversation": conversation,
         "conversations": selectors.conversation_list(user=request.user, archived=False)[:SIDEBAR_SIZE],
         "models": selectors.usable_models(request.user),
+        "presets": preset_list(user=request.user),
         "documents_modes": Conversation.DocumentsMode.choices,
     }
 

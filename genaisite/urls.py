@@ -25,6 +25,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("documents/", include("documents.urls")),
     path("chat/", include("chat.urls")),
+    path("presets/", include("presets.urls")),
     path("tasks/", chat_views.tasks_page, name="tasks"),
     path("batches/", batch_views.batches_page, name="batches"),
     path("api/v1/", include(api_v1)),

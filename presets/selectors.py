@@ -86,6 +86,22 @@ def preset_list(*, user: User) -> list[Preset]:
     return [preset for preset in _visible(user).order_by("-builtin", "name") if may_use(user, preset, policy)]
 
 
+def preset_page_list(*, user: User) -> list[Preset]:
+    """Every preset ``user`` can see, built-ins first, each marked ``usable`` (their role allows it and its model)
+    and ``editable``: the Presets page shows their own even when the role keeps them from chatting with it."""
+    policy = policy_for(user)
+    presets = list(_visible(user).order_by("-builtin", "name"))
+    for preset in presets:
+        preset.usable, preset.editable = may_use(user, preset, policy), can_edit(user, preset)
+    return presets
+
+
+def base_model_choices(user: User) -> list[str]:
+    """The models a preset of ``user``'s may be built on: those their role allows, the default first."""
+    policy = policy_for(user)
+    return [name for name in configured_model_names() if policy.allows_model(name)]
+
+
 def usable_model_names(user: User) -> list[str]:
     return [preset.model_name for preset in preset_list(user=user)]
 

@@ -120,8 +120,7 @@ async def chat_completions(request: HttpRequest):
     except ServiceError as exc:
         return service_error(exc)
     completion_id = f"chatcmpl-{reply.turn.assistant_message.pk.hex}"
-    # A preset answers under the name it was asked by; any other model under its configured name.
-    model = completion.model if presets.is_preset_model(completion.model) else reply.generation.request.model.name
+    model = answered_as(completion, reply.generation)
     if completion.stream:
         response = StreamingHttpResponse(
             _stream(reply.generation, reply.events, completion_id, model, completion.include_usage),
@@ -193,6 +192,11 @@ def _message(outcome) -> dict:
         message["content"] = outcome.content or None
         message["tool_calls"] = outcome.tool_calls
     return message
+
+
+def answered_as(completion: CompletionRequest, generation: Generation) -> str:
+    """The model name an answer carries: a preset's as it was asked for; any other model's configured name."""
+    return completion.model if presets.is_preset_model(completion.model) else generation.request.model.name
 
 
 def completion_result(generation: Generation, completion_id: str, model: str) -> tuple[int, dict]:

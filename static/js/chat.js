@@ -13,6 +13,7 @@
   const stopButton = $("#stop");
   const status = $("#connection-status");
   const composerError = $("#composer-error");
+  const starters = $("#starter-prompts"); // a preset's starter prompts, offered until the first message
   const messages = new Map();
   let streamingId = null;
   let socket = null;
@@ -49,6 +50,7 @@
     const rating = element("div", "message-rating");
     [web, sources, error, usage, rating].forEach(function (node) { item.appendChild(node); });
     list.appendChild(item);
+    if (starters) starters.hidden = true;
     entry = { message: message, item: item, body: body, state: state, web: web, sources: sources, error: error,
               usage: usage, rating: rating, pending: false };
     messages.set(message.id, entry);
@@ -314,6 +316,15 @@
   });
 
   stopButton.addEventListener("click", function () { socket.send({ type: "stop" }); });
+
+  if (starters) {
+    starters.addEventListener("click", function (event) {
+      const button = event.target.closest("button[data-starter]");
+      if (!button) return;
+      prompt.value = button.textContent;
+      form.requestSubmit();
+    });
+  }
 
   async function patchConversation(changes) {
     try {

@@ -14,6 +14,7 @@ from batches.models import Batch, BatchLine
 from chat.models import Conversation
 from tests.conftest import user_events_socket, wait_until
 from tests.factories import key_client, make_key, make_user
+from tests.presets.builders import make_preset
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -195,3 +196,27 @@ def test_a_batch_is_paced_by_its_cap_not_its_owners_per_minute_limit(fake_llm, h
     conversation = client.post("/api/v1/conversations/", {}, format="json").json()
     reply = client.post(f"/api/v1/conversations/{conversation['id']}/messages/", {"content": "hi"}, format="json")
     assert reply.status_code == 201, reply.json()
+
+
+def test_a_batch_runs_under_a_preset_with_its_instructions(fake_llm, huey_worker):
+    user = make_user()
+    make_preset(user, "Terse", system_prompt="Answer tersely, {username}.", locked=True)
+    client = key_client(make_key(user))
+    created = post_batch(client, "q.csv", b"id,prompt,system\na,alpha question,Be verbose.\n", model="preset/terse")
+    assert created.status_code == 201, created.json()
+    done = wait_finished(client, created.json()["id"])
+    assert (done["status"], done["completed"], done["model"]) == ("completed", 1, "preset/terse")
+    asked = [r for r in fake_llm.requests if r.get("messages") and r["messages"][-1]["content"] == "alpha question"]
+    assert asked[-1]["messages"][0] == {"role": "system", "content": f"Answer tersely, {user.username}."}
+    assert "Be verbose." not in json.dumps(asked[-1]), "a locked preset drops the row's own instructions"
+    line = BatchLine.objects.get(batch_id=done["id"])
+    assert line.response["model"] == "preset/terse"
+
+
+def test_a_batch_on_a_preset_nobody_shared_is_refused_naming_the_model(fake_llm):
+    make_preset(make_user(), "Private one", slug="private-one")
+    client = key_client(make_key(make_user()))
+    refused = post_batch(client, "q.csv", b"prompt\nhello\n", model="preset/private-one")
+    assert refused.status_code == 404
+    assert refused.json()["error"]["fields"] == {"model": ["No preset 'preset/private-one' you may use."]}
+    assert not Batch.objects.exists()

@@ -160,3 +160,27 @@ def test_killing_the_worker_mid_batch_loses_and_duplicates_nothing(client, fake_
     assert errors == []
     assert done.request_counts.completed == 10
     assert BatchLine.objects.filter(batch_id=batch.id, attempts__gt=1).exists(), "the dead worker's lines ran again"
+
+
+def test_a_batch_may_name_a_preset_as_its_model(client, fake_llm):
+    lines = [request_line(f"p-{i}", f"preset question {i}", model="preset/support") for i in range(3)]
+    uploaded = client.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    done = finished(client, batch.id)
+    assert (done.status, done.request_counts.completed, done.request_counts.failed) == ("completed", 3, 0)
+    output = results(client, done.output_file_id)
+    assert sorted(line["custom_id"] for line in output) == ["p-0", "p-1", "p-2"]
+    assert {line["response"]["body"]["model"] for line in output} == {"preset/support"}
+    asked = [r for r in fake_llm.requests if r.get("messages") and "preset question" in r["messages"][-1]["content"]]
+    assert len(asked) == 3
+    assert all(r["messages"][0]["content"].startswith("You are Customer support, a calm") for r in asked)
+
+
+def test_a_batch_naming_an_unknown_preset_fails_with_a_line_error(client):
+    uploaded = client.files.create(
+        file=("in.jsonl", jsonl([request_line("x", "hi", model="preset/nope")])), purpose="batch"
+    )
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    done = finished(client, batch.id)
+    assert done.status == "failed"
+    assert [(e.code, e.line, e.param) for e in done.errors.data] == [("model_not_found", 1, "body.model")]

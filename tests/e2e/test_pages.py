@@ -137,7 +137,14 @@ def test_keys_account_and_documents_pages_work_by_keyboard_at_phone_width(fake_a
     page.locator(".status-revoked").wait_for()
     assert in_orm_thread(lambda: ApiKey.objects.get(name="phone script").revoked_at is not None)
 
-    for path in ("/accounts/", "/documents/", "/accounts/password/"):
+    for path in (
+        "/accounts/",
+        "/documents/",
+        "/accounts/password/",
+        "/presets/",
+        "/presets/new/",
+        "/presets/support/edit/",
+    ):
         page.goto(path)
         assert sideways_overflow(page) == [], path
         screenshot(page, f"page {path}")
