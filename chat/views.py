@@ -13,7 +13,7 @@ from chat.models import Conversation
 from core.errors import ServiceError
 from documents.models import Document
 from documents.selectors import document_list
-from presets.selectors import preset_list
+from presets.selectors import preset_list, readable_knowledge
 
 SIDEBAR_SIZE = 50
 
@@ -58,7 +58,16 @@ def _context(request: HttpRequest, conversation: Conversation | None) -> dict:
         "models": selectors.usable_models(request.user),
         "presets": preset_list(user=request.user),
         "documents_modes": Conversation.DocumentsMode.choices,
+        "preset_documents": _preset_documents(request, conversation),
     }
+
+
+def _preset_documents(request: HttpRequest, conversation: Conversation | None) -> int | None:
+    """How many of the preset's documents this user may read (answers come from those, not the conversation's
+    choice); None when the conversation has no preset or its preset names no documents."""
+    revision = conversation.preset_revision if conversation is not None else None
+    knowledge = tuple(revision.documents.values_list("pk", flat=True)) if revision is not None else ()
+    return len(readable_knowledge(request.user, knowledge)) if knowledge else None
 
 
 @login_required

@@ -181,3 +181,17 @@ def test_a_chat_on_a_preset_no_longer_shared_is_refused_with_a_message():
     assert [str(m) for m in response.context["messages"]] == ["No preset 'fleeting' you may use."]
     assert "you may use." in response.content.decode(), "the message is on the page"
     assert not Conversation.objects.filter(owner=member).exists()
+
+
+def test_a_preset_with_knowledge_says_how_many_of_its_documents_the_user_may_read():
+    owner, member = make_user(), make_user()
+    team = group_of(owner, member)
+    mine, shared = stored_document(owner, "mine.txt"), stored_document(owner, "team.txt", visibility="everyone")
+    for document in (mine, shared):
+        document.status = "ready"
+        document.save(update_fields=["status"])
+    preset = make_preset(owner, "Knows", visibility="group", group_id=team.pk, document_ids=[mine.pk, shared.pk])
+    for user, readable in ((owner, 2), (member, 1)):
+        client = signed_in(user)
+        page = client.get(client.post("/chat/new/", {"preset": preset.slug})["Location"]).content.decode()
+        assert f"The preset's documents ({readable} you may read)</option>" in page
