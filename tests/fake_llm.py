@@ -29,6 +29,7 @@ Run standalone with ``python -m tests.fake_llm --port 9100 --rate 50`` (tokens p
 import argparse
 import asyncio
 import json
+import math
 import socket
 import struct
 import threading
@@ -203,20 +204,7 @@ class FakeLLM:
             return
         tokens = self._tokens(request)
         if not request.get("stream"):
-            prompt = prompt_tokens_of(request)
-            usage = {"prompt_tokens": prompt, "completion_tokens": len(tokens), "total_tokens": prompt + len(tokens)}
-            message = {"role": "assistant", "content": "".join(tokens)}
-            await self._json(
-                writer,
-                200,
-                {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "model": model,
-                    "usage": usage,
-                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                },
-            )
+            await self._whole(writer, model, tokens, request)
             return
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
         await self._stream(writer, model, tokens, request)
@@ -266,6 +254,40 @@ class FakeLLM:
             writer.write(_chunked(_event({"choices": [], "usage": usage})))
         writer.write(_chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
         await writer.drain()
+
+    async def _whole(self, writer: asyncio.StreamWriter, model: str, tokens: list[str], request: dict) -> None:
+        """The same behaviours, answered whole: after the time streaming would take, as one JSON body."""
+        if model == "fake-cut-once" and not self.cut_once_done:
+            self.cut_once_done = True
+            model = "fake-cut"
+        await asyncio.sleep(self.first_token_delay + max(len(tokens) - 1, 0) / (self.tokens_per_second or math.inf))
+        if model == "fake-stall":
+            await asyncio.sleep(3600)
+        if model == "fake-reset":
+            writer.transport.abort()
+            return
+        if model == "fake-malformed":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{this")
+            await writer.drain()
+            return
+        text = {"fake-empty": "", "fake-cut": "".join(tokens[:2])}.get(model, "".join(tokens))
+        message: dict = {"role": "assistant", "content": text}
+        finish_reason = {"fake-cut": None, "fake-empty": "stop"}.get(model, "length")
+        if model == "fake-tools" and request.get("tools") and request["messages"][-1]["role"] != "tool":
+            arguments = json.dumps({"city": "Paris", "unit": "celsius"})
+            function = {"name": request["tools"][0]["function"]["name"], "arguments": arguments}
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "call_fake_1", "type": "function", "function": function}],
+            }
+            finish_reason = "tool_calls"
+        prompt = prompt_tokens_of(request)
+        usage = {"prompt_tokens": prompt, "completion_tokens": len(tokens), "total_tokens": prompt + len(tokens)}
+        answer = {"id": "x", "object": "chat.completion", "model": model, "usage": usage}
+        await self._json(
+            writer, 200, answer | {"choices": [{"index": 0, "message": message, "finish_reason": finish_reason}]}
+        )
 
     async def _call_tool(self, writer: asyncio.StreamWriter, request: dict) -> None:
         name = request["tools"][0]["function"]["name"]

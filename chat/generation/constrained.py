@@ -84,10 +84,18 @@ class Checked:
 
 
 async def _collect(
-    model: llm.ModelConfig, prompt: list[dict], max_tokens: int, fields: dict, into: Checked, contract: OutputContract
+    model: llm.ModelConfig,
+    prompt: list[dict],
+    max_tokens: int,
+    fields: dict,
+    into: Checked,
+    contract: OutputContract,
+    streamed: bool,
 ) -> str:
     parts = []
-    chunks = llm.stream_chat(model, prompt, max_tokens=max_tokens, token_logprobs=contract.logprobs, **fields)
+    chunks = llm.stream_chat(
+        model, prompt, max_tokens=max_tokens, token_logprobs=contract.logprobs, streamed=streamed, **fields
+    )
     async for chunk in chunks:
         if chunk.text:
             parts.append(chunk.text)
@@ -106,15 +114,22 @@ async def _collect(
 
 
 async def checked_answer(
-    model: llm.ModelConfig, prompt: list[dict], *, max_tokens: int, extra: dict, contract: OutputContract
+    model: llm.ModelConfig,
+    prompt: list[dict],
+    *,
+    max_tokens: int,
+    extra: dict,
+    contract: OutputContract,
+    streamed: bool = True,
 ) -> Checked:
-    """Up to two attempts at an answer that meets ``contract.enforced``. Raises LLMError when the backend fails."""
+    """Up to two attempts at an answer that meets ``contract.enforced``. Raises LLMError when the backend fails.
+    ``streamed=False``: each attempt is asked for whole (llm.stream_chat), for answers nobody watches arrive."""
     enforced = contract.enforced
     fields = {**extra, **contract.backend_fields()}
     attempt_prompt = contract.backend_prompt(prompt)
     result = Checked()
     for attempt in range(ATTEMPTS):
-        text = await _collect(model, attempt_prompt, max_tokens, fields, result, contract)
+        text = await _collect(model, attempt_prompt, max_tokens, fields, result, contract, streamed)
         try:
             value = enforced.check(text)
         except OutputMismatch as mismatch:

@@ -59,7 +59,12 @@ class Recorder:
                 prompt, extra = contract.backend_prompt(prompt), {**extra, **contract.backend_fields()}
             logprobs = contract.logprobs if contract is not None else None
             chunks = llm.stream_chat(
-                request.model, prompt, max_tokens=request.max_tokens, token_logprobs=logprobs, **extra
+                request.model,
+                prompt,
+                max_tokens=request.max_tokens,
+                token_logprobs=logprobs,
+                streamed=request.live,
+                **extra,
             )
             try:
                 async for chunk in chunks:
@@ -86,7 +91,12 @@ class Recorder:
         """An answer that must meet a format: shown whole once it does (chat.generation.constrained)."""
         request = self.generation.request
         result = await constrained.checked_answer(
-            request.model, prompt, max_tokens=request.max_tokens, extra=request.extra, contract=request.output
+            request.model,
+            prompt,
+            max_tokens=request.max_tokens,
+            extra=request.extra,
+            contract=request.output,
+            streamed=request.live,
         )
         self.pieces += result.pieces
         self.usage, self.finish_reason, self.tool_calls = result.usage, result.finish_reason, result.tool_calls

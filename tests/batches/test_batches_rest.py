@@ -68,6 +68,10 @@ def test_a_csv_of_prompts_runs_and_its_answers_join_back_on_the_ids(fake_llm, hu
     assert rows[3]["prompt"] == "'=formula looking"
     assert rows[3]["answer"].startswith("'=formula:0")
     assert all(int(row["completion_tokens"]) == 3 for row in rows)
+    # Nobody watches a line arrive: each is asked for whole, which spares the model server an event per token.
+    answered = [request for request in fake_llm.requests if request["messages"][-1]["content"] != "title"]
+    assert answered
+    assert not any(request.get("stream") for request in fake_llm.requests)
 
     as_jsonl = client.get(f"/api/v1/batches/{done['id']}/results/?format=jsonl")
     records = [json.loads(line) for line in as_jsonl.content.decode().splitlines()]
