@@ -7,9 +7,7 @@ set), fitting the history into the context window, and token usage (reported by 
 
 import asyncio
 import contextlib
-import json
 import logging
-import math
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -19,7 +17,8 @@ import httpx2  # the openai SDK's HTTP client: its transport errors surface whil
 import openai
 from django.conf import settings
 
-from core.errors import ServiceError
+from chat import llm_wire as wire
+from chat.llm_wire import Chunk, LLMError, Usage, estimate_prompt_tokens, estimate_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +33,6 @@ INCOMPLETE_CODES = frozenset({"upstream_cut", "upstream_empty"})
 # is seen: retrying it after the backoff cost 200 ms a time.
 STALE_CONNECTION = "upstream_stale_connection"
 STALE_RESENDS = 3  # more than one pooled connection may have been closed meanwhile
-# Tokens the chat template adds around each message, beyond its text.
-MESSAGE_OVERHEAD_TOKENS = 4
 
 
 @dataclass(frozen=True)
@@ -50,23 +47,6 @@ class ModelConfig:
     tools: str = "native"  # "native", "emulated" or "none" (genaisite.env.TOOL_MODES)
 
 
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int
-    completion_tokens: int
-    estimated: bool
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """One piece of a streamed answer: text, and at the end a finish reason and usage."""
-
-    text: str = ""
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    tool_calls: list[dict] | None = None  # on the last chunk: the calls a native tools backend made, whole
-
-
 @dataclass
 class TokenLogprobs:
     """Each answer token's log probability and its ``top`` alternatives (OpenAI's ``logprobs`` entries), one list per
@@ -74,14 +54,6 @@ class TokenLogprobs:
 
     top: int
     attempts: list[list[dict]] = field(default_factory=list)
-
-
-class LLMError(ServiceError):
-    """A model call failed; ``message`` is safe to show to users, ``code`` is stable for clients."""
-
-    def __init__(self, code: str, message: str, *, retryable: bool = False, status: int = 502) -> None:
-        super().__init__(code, message, status=status)
-        self.retryable = retryable
 
 
 class UnknownModel(LLMError):
@@ -105,15 +77,6 @@ def model_config(name: str | None) -> ModelConfig:
         if model.name == name:
             return model
     raise UnknownModel(name)
-
-
-def estimate_tokens(text: str) -> int:
-    """A deliberately generous estimate (English averages ~4 characters a token) for when the backend reports none."""
-    return math.ceil(len(text) / 3.5) if text else 0
-
-
-def estimate_prompt_tokens(messages: list[dict]) -> int:
-    return sum(estimate_tokens(str(message.get("content") or "")) + MESSAGE_OVERHEAD_TOKENS for message in messages)
 
 
 def fit_to_context(model: ModelConfig, messages: list[dict], *, max_tokens: int) -> tuple[list[dict], int]:
@@ -206,80 +169,7 @@ async def _ask_whole(model: ModelConfig, messages: list[dict], max_tokens: int, 
     response = await client(model).post(
         "/chat/completions", body=body, cast_to=httpx2.Response, options={"timeout": timeout}
     )
-    return _decoded(response.text)
-
-
-def _parse_event(line: str) -> dict | None:
-    """One SSE line: the chunk's JSON, None for anything that is not data; raises LLMError on an error event."""
-    if not line.startswith("data:"):
-        return None
-    data = line[5:].strip()
-    if data == "[DONE]":
-        return {"done": True}
-    return _decoded(data)
-
-
-def _decoded(data: str) -> dict:
-    """A chunk or a whole answer from its JSON; raises LLMError when it is unreadable or reports an error."""
-    try:
-        decoded = json.loads(data)
-    except json.JSONDecodeError:
-        raise LLMError("upstream_malformed", "The model server sent data we could not read.") from None
-    if not isinstance(decoded, dict):
-        raise LLMError("upstream_malformed", "The model server sent data we could not read.")
-    if decoded.get("error"):
-        error = decoded["error"]
-        message = error.get("message") if isinstance(error, dict) else str(error)
-        raise LLMError("upstream_error", f"The model server failed: {str(message)[:300]}")
-    return decoded
-
-
-def _reported_usage(answer: dict) -> Usage | None:
-    usage = answer.get("usage")
-    return Usage(int(usage["prompt_tokens"]), int(usage["completion_tokens"]), False) if usage else None
-
-
-def _read_chunk(chunk: dict, calls: "_ToolCallPieces") -> tuple[str, str | None, Usage | None]:
-    reported = _reported_usage(chunk)
-    choices = chunk.get("choices") or []
-    if not choices:
-        return "", None, reported
-    choice = choices[0]
-    delta = choice.get("delta") or {}
-    if delta.get("tool_calls"):
-        calls.add(delta["tool_calls"])
-    return delta.get("content") or "", choice.get("finish_reason"), reported
-
-
-def _token_logprobs(chunk: dict) -> list[dict]:
-    choices = chunk.get("choices") or [{}]
-    return [e for e in (choices[0].get("logprobs") or {}).get("content") or [] if isinstance(e, dict) and "token" in e]
-
-
-class _ToolCallPieces:
-    """A native backend streams each call in pieces (id and name first, then the arguments' text in fragments),
-    keyed by index: put back together here, so every caller sees whole calls."""
-
-    def __init__(self) -> None:
-        self.calls: dict[int, dict] = {}
-
-    def add(self, pieces: object) -> None:
-        if not isinstance(pieces, list):
-            raise LLMError("upstream_malformed", "The model server sent tool calls we could not read.")
-        for piece in pieces:
-            if not isinstance(piece, dict):
-                raise LLMError("upstream_malformed", "The model server sent tool calls we could not read.")
-            call = self.calls.setdefault(
-                int(piece.get("index", len(self.calls))),
-                {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
-            )
-            call["id"] = piece.get("id") or call["id"]
-            function = piece.get("function") or {}
-            call["function"]["name"] += function.get("name") or ""
-            call["function"]["arguments"] += function.get("arguments") or ""
-
-    def whole(self) -> list[dict] | None:
-        return [self.calls[index] for index in sorted(self.calls)] or None
+    return wire.decoded(response.text)
 
 
 async def stream_chat(
@@ -358,22 +248,22 @@ async def _stream_once(
     produced = 0
     usage: Usage | None = None
     finish_reason: str | None = None
-    calls = _ToolCallPieces()
+    calls = wire.ToolCallPieces()
     try:
         async with contextlib.AsyncExitStack() as stack:
             response = await _open_stream(model, messages, max_tokens, extra)
             stack.push_async_callback(response.aclose)
             lines = response.aiter_lines()
             async for line in lines:
-                chunk = _parse_event(line)
+                chunk = wire.parse_event(line)
                 if chunk is None:
                     continue
                 if chunk.get("done"):
                     await _finish_reading(lines)
                     break
-                text, finished, reported = _read_chunk(chunk, calls)
+                text, finished, reported = wire.read_chunk(chunk, calls)
                 if logprobs is not None:
-                    tokens += _token_logprobs(chunk)
+                    tokens += wire.token_logprobs(chunk)
                 usage = reported or usage
                 finish_reason = finished or finish_reason
                 if text:
@@ -383,52 +273,27 @@ async def _stream_once(
         raise
     except Exception as exc:
         raise _as_llm_error(exc) from exc
-    yield _last_chunk(messages, finish_reason, calls.whole(), usage, pieces=produced)
+    yield wire.last_chunk(messages, finish_reason, calls.whole(), usage, pieces=produced)
 
 
 async def _whole_once(
     model: ModelConfig, messages: list[dict], max_tokens: int, extra: dict, logprobs: TokenLogprobs | None = None
 ) -> AsyncIterator[Chunk]:
     """One call for the whole answer, checked as a stream is."""
-    calls = _ToolCallPieces()
+    calls = wire.ToolCallPieces()
     try:
         answer = await _ask_whole(model, messages, max_tokens, extra)
-        text, finish_reason, usage = _read_whole(answer, calls)
+        text, finish_reason, usage = wire.read_whole(answer, calls)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         raise _as_llm_error(exc) from exc
     if logprobs is not None:
-        logprobs.attempts.append(_token_logprobs(answer))
-    last = _last_chunk(messages, finish_reason, calls.whole(), usage, pieces=estimate_tokens(text))
+        logprobs.attempts.append(wire.token_logprobs(answer))
+    last = wire.last_chunk(messages, finish_reason, calls.whole(), usage, pieces=estimate_tokens(text))
     if text:
         yield Chunk(text=text)
     yield last
-
-
-def _read_whole(answer: dict, calls: "_ToolCallPieces") -> tuple[str, str | None, Usage | None]:
-    choices = answer.get("choices") or [{}]
-    if not isinstance(choices, list) or not isinstance(choices[0], dict):
-        raise LLMError("upstream_malformed", "The model server sent an answer we could not read.")
-    message = choices[0].get("message") or {}
-    if message.get("tool_calls"):
-        calls.add(message["tool_calls"])
-    return message.get("content") or "", choices[0].get("finish_reason"), _reported_usage(answer)
-
-
-def _last_chunk(
-    messages: list[dict], finish_reason: str | None, tool_calls: list[dict] | None, usage: Usage | None, *, pieces: int
-) -> Chunk:
-    """The end of an answer, after its checks: one without a finish reason was cut, one with no text (and no calls)
-    is empty; both raise (retryable), so neither is ever saved as a complete answer. ``pieces`` counts the
-    completion when the server reported no usage (most servers stream one token per chunk)."""
-    if finish_reason is None:
-        raise LLMError("upstream_cut", "The model server ended the answer before finishing it.", retryable=True)
-    if pieces == 0 and not tool_calls:
-        raise LLMError("upstream_empty", "The model server sent an empty answer.", retryable=True)
-    if usage is None:
-        usage = Usage(estimate_prompt_tokens(messages), pieces, estimated=True)
-    return Chunk(finish_reason=finish_reason, usage=usage, tool_calls=tool_calls)
 
 
 async def complete(model: ModelConfig, messages: list[dict], *, max_tokens: int, deadline: float | None = None) -> str:
