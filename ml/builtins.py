@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from ml.models import ApprovedType, RegisteredModel
+from ml.models import ApprovedType, ModelVersion, RegisteredModel
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_ALIAS = "production"
@@ -46,6 +46,12 @@ SHIPPED_NOTE = "Approved by the project for its built-in models."
 
 def builtin(name: str) -> Builtin | None:
     return next((spec for spec in BUILTINS if spec.name == name), None)
+
+
+def untrained_builtins() -> list[str]:
+    """The built-in models the registry has no version of."""
+    trained = set(ModelVersion.objects.filter(model__builtin=True).values_list("model__name", flat=True))
+    return [spec.name for spec in BUILTINS if spec.name not in trained]
 
 
 def create_builtin_rows(model_class, approved_class) -> None:
