@@ -138,6 +138,7 @@ def preload() -> int:
                 logger.warning("ml: %s not preloaded: %s", version, exc.message)
     finally:
         connection.close()  # this thread's own: it ends here
+    logger.info("ml: %d production version(s) preloaded", count)
     return count
 
 
