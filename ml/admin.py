@@ -80,17 +80,27 @@ class RegisteredModelAdmin(AdminsOnly, admin.ModelAdmin):
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
         if formset.model is not ModelAlias:
             return super().save_formset(request, form, formset, change)
+        # What the admin's history message reads (Django's own save would have set these).
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for deleted in formset.deleted_forms:
             if deleted.instance.pk:
                 deleted.instance.delete()
+                formset.deleted_objects.append(deleted.instance)
         for alias_form in formset.forms:
             data = alias_form.cleaned_data
             if alias_form in formset.deleted_forms or not data or not alias_form.has_changed():
                 continue
             try:  # through the service, so the admin and the API move an alias the same way
-                services.alias_set(model=form.instance, name=data["name"], version=data["version"], actor=request.user)
+                row = services.alias_set(
+                    model=form.instance, name=data["name"], version=data["version"], actor=request.user
+                )
             except ServiceError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
+                continue
+            if alias_form.instance.pk:
+                formset.changed_objects.append((row, alias_form.changed_data))
+            else:
+                formset.new_objects.append(row)
         return None
 
     @admin.action(description="Retrain from a labelled CSV")
@@ -197,7 +207,8 @@ class TrainingJobForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["model"].queryset = RegisteredModel.objects.filter(name__in=[spec.name for spec in BUILTINS])
+        if "model" in self.fields:  # on the add form; a job's own page shows it read-only
+            self.fields["model"].queryset = RegisteredModel.objects.filter(name__in=[spec.name for spec in BUILTINS])
 
 
 @admin.register(TrainingJob)
