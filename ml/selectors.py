@@ -56,15 +56,18 @@ def _not_loaded(model: RegisteredModel) -> ServiceError:
 
 
 def resolve(ref: str) -> Resolved:
-    """The version ``ref`` names: ``name@alias``; ``name`` alone is its production alias, or else its newest."""
+    """The version ``ref`` names: ``name@alias``; ``name`` alone is its production alias, or else its newest. The
+    usual case (the alias exists) is one query."""
     name, alias = split_ref(ref)
+    wanted = alias or DEFAULT_ALIAS
+    aliases = ModelAlias.objects.select_related("version", "model").order_by()  # no ordering join: one row
+    row = aliases.filter(model__name=name, name=wanted).first()
+    if row is not None:
+        row.version.model = row.model
+        return Resolved(row.model, row.version, wanted)
     model = RegisteredModel.objects.filter(name=name).first()
     if model is None:
         raise ServiceError("model_not_found", f"No model {name!r}.", status=404)
-    wanted = alias or DEFAULT_ALIAS
-    row = ModelAlias.objects.select_related("version").filter(model=model, name=wanted).first()
-    if row is not None:
-        return Resolved(model, row.version, wanted)
     if alias is not None:
         raise ServiceError("alias_not_found", f"The model {name!r} has no alias {alias!r}.", status=404)
     newest = ModelVersion.objects.filter(model=model).order_by("-number").first()

@@ -7,7 +7,7 @@ from datetime import date
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
@@ -162,16 +162,21 @@ def _rate_limit(user: User, api_key: ApiKey | None) -> None:
 
 
 def predictions_count(*, version: ModelVersion, rows: int, day: date | None = None) -> None:
-    """One request of ``rows`` more for ``version`` today: an atomic increment, however many processes count."""
+    """One request of ``rows`` more for ``version`` today: an atomic increment, however many processes count. Its
+    commit does not wait for the disk (a crash may lose the last instant's counts, never a prediction's answer):
+    waiting was a third of a single-row prediction's time (bench/ml.py)."""
     day = day or timezone.now().date()
     increment = {"requests": F("requests") + 1, "rows": F("rows") + rows}
-    if PredictionCount.objects.filter(version=version, day=day).update(**increment):
-        return
-    try:
-        with transaction.atomic():
-            PredictionCount.objects.create(version=version, day=day, requests=1, rows=rows)
-    except IntegrityError:  # another process made today's row first
-        PredictionCount.objects.filter(version=version, day=day).update(**increment)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        if PredictionCount.objects.filter(version=version, day=day).update(**increment):
+            return
+        try:
+            with transaction.atomic():
+                PredictionCount.objects.create(version=version, day=day, requests=1, rows=rows)
+        except IntegrityError:  # another process made today's row first
+            PredictionCount.objects.filter(version=version, day=day).update(**increment)
 
 
 def predict(*, user: User, api_key: ApiKey | None, ref: str, inputs: object) -> dict:
