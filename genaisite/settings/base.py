@@ -330,6 +330,9 @@ SPECTACULAR_SETTINGS = {
         "UserRoleEnum": "accounts.models.Role",
         "MessageRoleEnum": "chat.models.Message.Role",
         "StreamEventEnum": "chat.api.schema.STREAM_EVENTS",
+        # Two fields named "source" (a conversation's, an ML version's): each keeps a name of its own.
+        "SourceEnum": "chat.models.Conversation.Source",
+        "ModelVersionSourceEnum": "ml.models.ModelVersion.Source",
     },
 }
 
