@@ -89,8 +89,6 @@ class Stack:
         else:
             self.write(f"embeddings {settings.EMBEDDINGS_MODEL} at {settings.EMBEDDINGS_BASE_URL}")
         self._start_child("worker", [sys.executable, str(self.base_dir / "manage.py"), "run_huey", "--flush-locks"])
-        if settings.ML_ENSURE_BUILTINS:
-            self._train_ml_builtins()
         # Daphne, its access log through our logging (timestamps, PII filter): see genaisite/webserver.py.
         web = self._start_web()
         # Each child's state is on file before the web can answer /readyz.
@@ -100,6 +98,8 @@ class Stack:
         url = f"http://{settings.LISTEN_HOST}:{settings.LISTEN_PORT}"
         wait_for_http(f"{url}/healthz", process=web, timeout=WEB_START_TIMEOUT)
         self.write(f"web        {url}  (admin at {url}/admin/, readiness at {url}/readyz)")
+        if settings.ML_ENSURE_BUILTINS:  # once the web is up: training would compete with its start for the cores
+            self._train_ml_builtins()
         self.write("genaisite is up. Press Ctrl-C to stop.")
 
     def _start_llm(self) -> None:
@@ -144,7 +144,7 @@ class Stack:
         return webs[0]
 
     def _train_ml_builtins(self) -> None:
-        """The built-in ML models with no version yet are trained by a child process while the web starts; their
+        """The built-in ML models with no version yet are trained by a child process while the web serves; their
         predictions answer 503 "not loaded yet" until it has registered them."""
         names = untrained_builtins()
         if not names:
