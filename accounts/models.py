@@ -107,6 +107,7 @@ class ApiKeyScope(models.TextChoices):
     CHAT = "chat", "Chat: send messages and completions"
     DOCUMENTS = "documents", "Documents: upload, change and delete"
     READ = "read", "Read: list and fetch"
+    ML = "ml", "ML: list the ML models and predict with them"
 
 
 class ApiKey(models.Model):

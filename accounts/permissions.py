@@ -20,6 +20,7 @@ class Capability:
     SHARE_DOCUMENTS = "share_documents"
     WEB = "web"
     API_KEYS = "api_keys"
+    ML = "ml"
     MODERATE = "moderate"
     SUSPEND_USERS = "suspend_users"
     MANAGE_USERS = "manage_users"
@@ -27,7 +28,14 @@ class Capability:
     READ_AUDIT_LOG = "read_audit_log"
 
 
-_MEMBER = {Capability.CHAT, Capability.DOCUMENTS, Capability.SHARE_DOCUMENTS, Capability.WEB, Capability.API_KEYS}
+_MEMBER = {
+    Capability.CHAT,
+    Capability.DOCUMENTS,
+    Capability.SHARE_DOCUMENTS,
+    Capability.WEB,
+    Capability.API_KEYS,
+    Capability.ML,
+}
 _MODERATOR = _MEMBER | {Capability.MODERATE, Capability.SUSPEND_USERS}
 CAPABILITIES: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset(
@@ -35,7 +43,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     ),
     Role.MODERATOR: frozenset(_MODERATOR),
     Role.MEMBER: frozenset(_MEMBER),
-    Role.VIEWER: frozenset({Capability.CHAT}),
+    # Predicting with a published ML model reads its answer and spends no tokens: viewers may, as they may chat.
+    Role.VIEWER: frozenset({Capability.CHAT, Capability.ML}),
 }
 
 
@@ -98,6 +107,15 @@ def can_share_presets(user: User | None) -> bool:
 
 def can_edit_builtin_presets(user: User | None) -> bool:
     """The built-in presets are the service's own, like its policies: admins edit them."""
+    return has_capability(user, Capability.MANAGE_POLICIES)
+
+
+def can_predict(user: User | None) -> bool:
+    return has_capability(user, Capability.ML)
+
+
+def can_manage_ml_models(user: User | None) -> bool:
+    """Versions, aliases, approved artifact types and training are the service's own, like its policies: admins."""
     return has_capability(user, Capability.MANAGE_POLICIES)
 
 

@@ -72,6 +72,12 @@ class LoggedServer(Server):
     def listen_success(self, port) -> None:
         self.ports.append(port)
         super().listen_success(port)
+        if len(self.ports) == 1:
+            from ml import serving  # here: the ASGI application (and Django) is loaded by now
+
+            # The production ML versions, loaded beside serving rather than before it: a request that comes first
+            # loads what it needs itself.
+            serving.preload_in_background()
 
     def kill_all_applications(self) -> defer.Deferred:
         """Shutting down (SIGTERM): drain before Daphne cancels every connection, so clients get their answers' final

@@ -220,6 +220,17 @@ CASES = [
         )
         for which, ok in (("own", 201), ("foreign", 404))
     ],
+    # ML models: every role may list and predict, viewers included (no tokens spent); a built-in model with no
+    # version yet answers 503 "not loaded", after admission.
+    Case("api/v1/ml/models/", "get", lambda w: "/api/v1/ml/models/", everyone(200)),
+    Case("api/v1/ml/models/<str:name>/", "get", lambda w: "/api/v1/ml/models/house-price/", everyone(200)),
+    Case(
+        "api/v1/ml/<str:ref>/predict/",
+        "post",
+        lambda w: "/api/v1/ml/house-price/predict/",
+        everyone(503),
+        body={"inputs": {"area_m2": 80}},
+    ),
     # The OpenAI-compatible API takes API keys only; a viewer has none that work.
     Case("v1/models", "get", lambda w: "/v1/models", everyone(200, viewer=401), auth="key", transactional=True),
     # Documents: everyone reads what is theirs or shared; viewers cannot upload. Owners manage their own documents.

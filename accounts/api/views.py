@@ -69,7 +69,9 @@ class ApiKeyListCreateView(APIView):
     class ApiKeyCreateInput(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         scopes = serializers.ListField(
-            child=serializers.ChoiceField(choices=ApiKeyScope.choices), allow_empty=False, max_length=3
+            child=serializers.ChoiceField(choices=ApiKeyScope.choices),
+            allow_empty=False,
+            max_length=len(ApiKeyScope.values),
         )
         expires_in_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650)
 

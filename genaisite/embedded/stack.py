@@ -27,6 +27,7 @@ from genaisite.embedded.processes import ManagedProcess, timestamped, wait_for_h
 from genaisite.embedded.supervision import Supervisor
 from genaisite.log_redaction import redact_line
 from genaisite.webserver import web_server_command
+from ml.builtins import untrained_builtins
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Stack:
         self.llm: ManagedProcess | None = None
         self.embeddings: ManagedProcess | None = None
         self.children: list[ManagedProcess] = []
+        self.ml_training: ManagedProcess | None = None  # one-shot: not supervised, stopped with the rest
         self.stopping = threading.Event()
         self.supervisor: Supervisor | None = None
         self.listener: socket.socket | None = None
@@ -96,6 +98,8 @@ class Stack:
         url = f"http://{settings.LISTEN_HOST}:{settings.LISTEN_PORT}"
         wait_for_http(f"{url}/healthz", process=web, timeout=WEB_START_TIMEOUT)
         self.write(f"web        {url}  (admin at {url}/admin/, readiness at {url}/readyz)")
+        if settings.ML_ENSURE_BUILTINS:  # once the web is up: training would compete with its start for the cores
+            self._train_ml_builtins()
         self.write("genaisite is up. Press Ctrl-C to stop.")
 
     def _start_llm(self) -> None:
@@ -139,6 +143,18 @@ class Stack:
         ]
         return webs[0]
 
+    def _train_ml_builtins(self) -> None:
+        """The built-in ML models with no version yet are trained by a child process while the web serves; their
+        predictions answer 503 "not loaded yet" until it has registered them."""
+        names = untrained_builtins()
+        if not names:
+            return
+        log_file = settings.DATA_DIR / "log" / "ml-training.log"
+        command = [sys.executable, str(self.base_dir / "manage.py"), "ensure_ml_builtins"]
+        self.ml_training = ManagedProcess("ml-training", command, env=self.env, cwd=self.base_dir, log_file=log_file)
+        self.ml_training.start()
+        self.write(f"ml         training {', '.join(names)} in the background (log in {log_file})")
+
     def _start_child(self, name: str, command: list[str], pass_fds: tuple[int, ...] = ()) -> ManagedProcess:
         child = ManagedProcess(name, command, env=self.env, cwd=self.base_dir, pass_fds=pass_fds)
         child.start()
@@ -178,6 +194,8 @@ class Stack:
             web.terminate()
         for child in reversed(self.children):
             child.stop()
+        if self.ml_training is not None:
+            self.ml_training.stop()
         # After the web server and the worker, which hand it their last events and tasks.
         if self.valkey is not None:
             self.valkey.stop()

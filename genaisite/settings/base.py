@@ -173,6 +173,16 @@ BATCH_FILE_RETENTION_DAYS = env_int("BATCH_FILE_RETENTION_DAYS", 30, minimum=1)
 # Lines of one person's batches running at once (of the model server's parallel slots): the rest stay for chat.
 BATCH_CONCURRENCY_PER_USER = env_int("BATCH_CONCURRENCY_PER_USER", 2, minimum=1)
 
+# --- ML models (docs/ml.md) ------------------------------------------------------------------------------------
+# Predictions per minute per user or API key (on top of the general request limit), and rows per request.
+ML_REQUESTS_PER_MINUTE = env_int("ML_REQUESTS_PER_MINUTE", 300, minimum=1)
+ML_MAX_ROWS = env_int("ML_MAX_ROWS", 1000, minimum=1, maximum=100_000)
+# `serve` trains the built-in models (in a child process) when the registry has no version of them.
+ML_ENSURE_BUILTINS = env_bool("ML_ENSURE_BUILTINS", True)
+ML_TRAINING_CSV_MAX_BYTES = env_int("ML_TRAINING_CSV_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
+# A training run (its own process) is stopped after this long.
+ML_TRAINING_TIMEOUT_SECONDS = env_int("ML_TRAINING_TIMEOUT_SECONDS", 1800, minimum=10)
+
 # --- Documents -----------------------------------------------------------------------------------------------
 DOCUMENT_MAX_EXTRACTED_CHARS = env_int("DOCUMENT_MAX_EXTRACTED_CHARS", 3_000_000, minimum=1000)
 # Past either cap the rest of a document is left out, and the document says so (it stays searchable).
@@ -213,6 +223,7 @@ INSTALLED_APPS = [
     "accounts",
     "documents",
     "presets",
+    "ml",
     "chat",
     "batches",
     "genaisite",
@@ -319,6 +330,9 @@ SPECTACULAR_SETTINGS = {
         "UserRoleEnum": "accounts.models.Role",
         "MessageRoleEnum": "chat.models.Message.Role",
         "StreamEventEnum": "chat.api.schema.STREAM_EVENTS",
+        # Two fields named "source" (a conversation's, an ML version's): each keeps a name of its own.
+        "SourceEnum": "chat.models.Conversation.Source",
+        "ModelVersionSourceEnum": "ml.models.ModelVersion.Source",
     },
 }
 

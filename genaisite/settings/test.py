@@ -1,5 +1,7 @@
 """pytest: the real embedded Postgres, a fixed key, fast password hashing."""
 
+from genaisite.env import env_bool
+
 from .base import *  # noqa: F403
 
 DEBUG = False
@@ -8,3 +10,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Uploaded files of the test run; worker processes started by tests read the same directory.
 MEDIA_ROOT = DATA_DIR / "test-media"  # noqa: F405
+
+# The built-in ML models are trained by the tests that need them (one test turns this on for `serve`).
+ML_ENSURE_BUILTINS = env_bool("ML_ENSURE_BUILTINS", False)
