@@ -5,7 +5,6 @@ import logging
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.adapter import get_adapter as get_account_adapter
-from allauth.account.utils import filter_users_by_email
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialApp, SocialLogin
@@ -16,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from requests import RequestException
 
-from accounts import services
+from accounts import selectors, services
 from accounts.http import client_ip
 from accounts.models import AuditAction, User
 from accounts.sso import rules
@@ -113,7 +112,7 @@ def _admit(request: HttpRequest, sociallogin: SocialLogin) -> None:
         return
     claims = rules.claims_of(sociallogin.account.extra_data)
     email = rules.email_of(claims)
-    owners = filter_users_by_email(email) if email else []
+    owners = selectors.user_list_with_email(email=email) if email else []
     if owners:
         _link(request, sociallogin, owners, claims)
     else:
