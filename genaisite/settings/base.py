@@ -276,8 +276,9 @@ SSO_ALLOWED_EMAIL_DOMAINS = [domain.lower().lstrip("@") for domain in env_list("
 # A claim (e.g. "groups") whose values give the role at every SSO sign-in, through SSO_ROLE_MAP; unset: roles are
 # managed here, and new accounts are members.
 SSO_ROLE_CLAIM = env_str("SSO_ROLE_CLAIM")
-# The roles are accounts.models.Role's values (models cannot be imported from settings; a test keeps the two equal).
-SSO_ROLE_MAP = env_role_map("SSO_ROLE_MAP", ["admin", "moderator", "member", "viewer"])
+# accounts.models.Role's values: models cannot be imported from settings (a test keeps the two equal).
+SSO_ROLE_NAMES = ["admin", "moderator", "member", "viewer"]
+SSO_ROLE_MAP = env_role_map("SSO_ROLE_MAP", SSO_ROLE_NAMES)
 SOCIALACCOUNT_ADAPTER = "accounts.sso.adapter.SSOAdapter"
 ACCOUNT_ADAPTER = "accounts.sso.adapter.AccountAdapter"
 SOCIALACCOUNT_AUTO_SIGNUP = True

@@ -12,7 +12,7 @@ PROVIDER_NAME = "Fake IdP"
 
 
 def provider_environment(issuer: str, provider_id: str = PROVIDER_ID, name: str = PROVIDER_NAME) -> dict[str, str]:
-    prefix = f"OIDC_{provider_id.upper()}_"
+    prefix = f"OIDC_{provider_id.upper().replace('-', '_')}_"
     return {
         "OIDC_PROVIDERS": provider_id,
         prefix + "NAME": name,
