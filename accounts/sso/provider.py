@@ -22,12 +22,16 @@ from accounts.sso.refusals import SSORefused
 # the provider sends back, before allauth looks the account up (and writes to it).
 NONCES_SESSION_KEY = "sso_nonces"
 MAX_PENDING_NONCES = 10
+REQUIRED_DISCOVERY_FIELDS = ("issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri")
 
 
 class SSOOAuth2Adapter(OpenIDConnectOAuth2Adapter):
     @property
     def openid_config(self) -> dict:
         config = super().openid_config
+        missing = [name for name in REQUIRED_DISCOVERY_FIELDS if not isinstance(config.get(name), str)]
+        if missing:
+            raise SSORefused("provider_error", f"the discovery document lacks {', '.join(missing)}")
         # OpenID Connect Discovery 4.3: the document must name the issuer it was fetched from, or a document served
         # elsewhere could vouch for another issuer's tokens.
         issuer = str(config.get("issuer", "")).rstrip("/")

@@ -141,6 +141,18 @@ def test_it_explains_an_unreachable_provider(client, idp):
     assert_refused(client, response, "provider_unreachable")
 
 
+def test_it_explains_a_provider_gone_before_the_callback(client, idp):
+    callback = idp.approve(start_sign_in(client)["Location"])
+    idp.__exit__()
+    assert_refused(client, client.get(callback), "provider_unreachable")
+
+
+def test_it_refuses_a_discovery_document_without_its_endpoints(client, idp, monkeypatch):
+    monkeypatch.setattr(idp, "discovery", lambda: {"issuer": idp.issuer})
+    event = assert_refused(client, start_sign_in(client), "provider_error")
+    assert "jwks_uri" in event.details["detail"]
+
+
 @pytest.mark.parametrize(("error", "reason"), [("server_error", "provider_error"), ("access_denied", "cancelled")])
 def test_it_explains_an_error_the_provider_sends_back(client, idp, error, reason):
     state = parse_qs(urlsplit(start_sign_in(client)["Location"]).query)["state"][0]
