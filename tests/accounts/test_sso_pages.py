@@ -113,3 +113,10 @@ def test_moderators_see_identities_but_not_the_audit_trail(client, idp):
     page = client.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
     assert idp.person.sub in page
     assert "recent single sign-on events" not in page.lower()
+
+
+def test_the_account_page_of_an_sso_user_offers_no_password_change(client, idp):
+    sso_sign_in(client, idp)
+    page = client.get("/accounts/").content.decode()
+    assert "You sign in with single sign-on." in page
+    assert "Change password" not in page
