@@ -71,7 +71,7 @@ def policy_allowing_form_targets(origins: list[str]) -> str:
     return CONTENT_SECURITY_POLICY.replace("form-action 'self'", " ".join(["form-action 'self'", *origins]))
 
 
-def _page_policy(response) -> str:
+def _page_policy(response: HttpResponseBase) -> str:
     # A page widens form-action by setting ``response.csp_form_action`` (the sign-in page, for its providers).
     origins = getattr(response, "csp_form_action", None)
     return policy_allowing_form_targets(origins) if origins else CONTENT_SECURITY_POLICY
