@@ -1,14 +1,16 @@
 """The admin site for accounts. Every change that matters goes through accounts.services, which audits it."""
 
+from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
-from accounts import services
+from accounts import selectors, services
 from accounts.admin_access import RoleGatedReadOnly
 from accounts.http import client_ip
-from accounts.models import MODERATION_ACTIONS, ApiKey, AuditEvent, PolicyOverride, RolePolicy, User
+from accounts.models import MODERATION_ACTIONS, SSO_ACTIONS, ApiKey, AuditEvent, PolicyOverride, RolePolicy, User
 from accounts.permissions import (
     can_manage_policies,
     can_manage_users,
@@ -40,6 +42,27 @@ class PolicyOverrideInline(admin.StackedInline):
     verbose_name_plural = "Policy overrides (empty = as the role's policy says)"
 
 
+class SocialAccountInline(admin.TabularInline):
+    """The single sign-on identities linked to the user: read-only, because they are made by signing in."""
+
+    model = SocialAccount
+    fields = ("provider", "uid", "last_login", "date_joined")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name = "single sign-on identity"
+    verbose_name_plural = "Single sign-on identities (provider and subject)"
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return can_suspend_users(request.user)
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 class SuspendedFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
@@ -64,8 +87,8 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("username", "email", "first_name", "last_name")
     ordering = ("username",)
     actions = ["suspend_users", "unsuspend_users"]
-    inlines = [PolicyOverrideInline]
-    readonly_fields = ("suspended_at", "suspension_reason", "last_login", "date_joined")
+    inlines = [PolicyOverrideInline, SocialAccountInline]
+    readonly_fields = ("suspended_at", "suspension_reason", "last_login", "date_joined", "sso_events")
     fieldsets = (
         (None, {"fields": ("username", "password")}),
         ("Profile", {"fields": ("first_name", "last_name", "email")}),
@@ -73,6 +96,27 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"fields": ("username", "email", "role", "password1", "password2")}),)
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and can_read_audit_log(request.user):
+            fieldsets = (*fieldsets, ("Single sign-on", {"fields": ("sso_events",)}))
+        return fieldsets
+
+    @admin.display(description="recent single sign-on events")
+    def sso_events(self, user: User) -> str:
+        events = selectors.audit_event_list(target_user=user).filter(action__in=SSO_ACTIONS)[:10]
+        if not events:
+            return "None"
+        rows = format_html_join(
+            "",
+            "<li>{} — {} ({})</li>",
+            (
+                (f"{event.created_at:%Y-%m-%d %H:%M}", event.get_action_display(), event.details.get("provider", ""))
+                for event in events
+            ),
+        )
+        return format_html("<ul>{}</ul>", rows)
 
     @admin.display(description="status")
     def status(self, user: User) -> str:
@@ -201,3 +245,20 @@ class AuditEventAdmin(RoleGatedReadOnly, admin.ModelAdmin):
         if can_read_audit_log(request.user):
             return events
         return events.filter(action__in=MODERATION_ACTIONS)
+
+
+# Providers are configured from the environment only (docs/sso.md) and their tokens are not kept: allauth's admin pages
+# for them would only mislead. Linked identities are made by signing in, so they are listed, never edited.
+admin.site.unregister(SocialApp)
+admin.site.unregister(SocialToken)
+admin.site.unregister(SocialAccount)
+
+
+@admin.register(SocialAccount)
+class SocialAccountAdmin(RoleGatedReadOnly, admin.ModelAdmin):
+    list_display = ("user", "provider", "uid", "last_login", "date_joined")
+    list_filter = ("provider",)
+    search_fields = ("uid", "user__username", "user__email")
+    list_select_related = ("user",)
+    fields = ("user", "provider", "uid", "last_login", "date_joined", "extra_data")
+    readonly_fields = fields

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
@@ -13,10 +14,14 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "throttled": "Too many failed sign-in attempts. Try again in %(minutes)d minute(s).",
         "suspended": "This account is suspended. Contact an administrator.",
+        "password_login_off": "Signing in with a password is turned off here. Use single sign-on.",
     }
 
     def clean(self) -> dict:
         username = self.cleaned_data.get("username") or ""
+        if not settings.PASSWORD_LOGIN_ENABLED and username not in settings.PASSWORD_LOGIN_BREAK_GLASS_USERS:
+            # Refused before the password is looked at, so it cannot be probed either.
+            raise forms.ValidationError(self.error_messages["password_login_off"], code="password_login_off")
         wait = seconds_until_login_allowed(self.request, username)
         if wait > 0:
             raise forms.ValidationError(

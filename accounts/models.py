@@ -152,6 +152,10 @@ class AuditAction(models.TextChoices):
     PASSWORD_CHANGED = "password_changed", "Password changed"
     MESSAGE_HIDDEN = "message_hidden", "Message hidden"
     FLAG_DISMISSED = "flag_dismissed", "Flag dismissed"
+    SSO_SIGNED_IN = "sso_signed_in", "Signed in with SSO"
+    SSO_SIGNED_UP = "sso_signed_up", "Account created through SSO"
+    SSO_LINKED = "sso_linked", "SSO identity linked to an account"
+    SSO_REFUSED = "sso_refused", "SSO sign-in refused"
 
 
 # What moderators may read in the audit log: the actions of their own trade.
@@ -160,6 +164,14 @@ MODERATION_ACTIONS = (
     AuditAction.USER_UNSUSPENDED,
     AuditAction.MESSAGE_HIDDEN,
     AuditAction.FLAG_DISMISSED,
+)
+
+
+SSO_ACTIONS = (
+    AuditAction.SSO_SIGNED_IN,
+    AuditAction.SSO_SIGNED_UP,
+    AuditAction.SSO_LINKED,
+    AuditAction.SSO_REFUSED,
 )
 
 

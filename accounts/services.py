@@ -107,6 +107,29 @@ def user_unsuspend(*, actor: User | None, user: User, ip: str | None = None) -> 
     return user
 
 
+def sso_audit(
+    *,
+    action: str,
+    provider: str,
+    subject: str = "",
+    user: User | None = None,
+    email: str = "",
+    reason: str = "",
+    detail: str = "",
+    ip: str | None = None,
+) -> AuditEvent:
+    """A single sign-on event: who the provider said it was (provider, subject, e-mail) and, for a refusal, why."""
+    details = {"provider": provider, "subject": subject, "email": email, "reason": reason, "detail": detail[:500]}
+    return audit_record(
+        actor=user,
+        action=action,
+        target_user=user,
+        target_label=user.username if user else f"{provider}:{subject or '?'}",
+        details={name: value for name, value in details.items() if value},
+        ip=ip,
+    )
+
+
 def password_changed(*, user: User, ip: str | None = None) -> None:
     audit_record(actor=user, action=AuditAction.PASSWORD_CHANGED, target_user=user, ip=ip)
 

@@ -14,6 +14,7 @@ from accounts.forms import ApiKeyCreateForm, SignupForm, ThrottledAuthentication
 from accounts.http import client_ip
 from accounts.permissions import access_api_key, can_manage_api_keys, capabilities_of
 from accounts.policies import policy_for
+from accounts.sso.buttons import provider_origins, sign_in_buttons
 from core.errors import ServiceError
 
 
@@ -23,7 +24,25 @@ class SignInView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def get_context_data(self, **kwargs) -> dict:
-        return super().get_context_data(**kwargs) | {"signup_enabled": settings.SIGNUP_ENABLED}
+        context = super().get_context_data(**kwargs)
+        # With password sign-in off, the form appears only for break-glass accounts (?password=1) and to show why a
+        # password was refused.
+        password_form = (
+            settings.PASSWORD_LOGIN_ENABLED
+            or context["form"].is_bound
+            or (bool(settings.PASSWORD_LOGIN_BREAK_GLASS_USERS) and self.request.GET.get("password") == "1")
+        )
+        return context | {
+            "signup_enabled": settings.SIGNUP_ENABLED and settings.PASSWORD_LOGIN_ENABLED,
+            "password_form": password_form,
+            "break_glass": bool(settings.PASSWORD_LOGIN_BREAK_GLASS_USERS) and not settings.PASSWORD_LOGIN_ENABLED,
+            "sso_buttons": sign_in_buttons(),
+        }
+
+    def render_to_response(self, context: dict, **kwargs) -> HttpResponse:
+        response = super().render_to_response(context, **kwargs)
+        response.csp_form_action = provider_origins()  # the buttons' POSTs are answered by redirects to providers
+        return response
 
 
 class SignOutView(auth_views.LogoutView):
@@ -43,8 +62,10 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
-    if not settings.SIGNUP_ENABLED:
-        return render(request, "accounts/signup_closed.html", status=403)
+    if not settings.SIGNUP_ENABLED or not settings.PASSWORD_LOGIN_ENABLED:
+        # Without password sign-in, an account made here could never sign in: new people come through single sign-on.
+        context = {"sso": not settings.PASSWORD_LOGIN_ENABLED and bool(sign_in_buttons())}
+        return render(request, "accounts/signup_closed.html", context, status=403)
     if request.user.is_authenticated:
         return redirect("home")
     form = SignupForm(request.POST or None)

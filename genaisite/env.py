@@ -6,6 +6,7 @@ deployment stops the process at start-up instead of surfacing as a strange error
 
 import json
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -209,3 +210,89 @@ def _llm_model(name: str, position: int, entry: dict, base: dict) -> dict:
         "tools": tools,
         **limits,
     }
+
+
+# --- Single sign-on (docs/sso.md) -------------------------------------------------------------------------------
+_PROVIDER_ID = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+def env_oidc_providers(name: str) -> list[dict]:
+    """``OIDC_PROVIDERS=keycloak,google``: the ids of OpenID Connect providers, each configured by its own
+    ``OIDC_<ID>_*`` variables (``NAME``, ``DISCOVERY_URL``, ``CLIENT_ID``, ``CLIENT_SECRET``, ``SCOPES``,
+    ``TOKEN_AUTH_METHOD``; the id upper-cased, ``-`` as ``_``). Secrets are read from the environment only."""
+    ids = env_list(name, [])
+    for provider_id in ids:
+        if not _PROVIDER_ID.match(provider_id):
+            raise EnvError(name, f"{provider_id!r} is not a provider id (lower-case letters, digits, '-'; ≤ 30)")
+    if len(set(ids)) != len(ids):
+        raise EnvError(name, "names a provider twice")
+    return [_oidc_provider(provider_id) for provider_id in ids]
+
+
+def _oidc_provider(provider_id: str) -> dict:
+    prefix = f"OIDC_{provider_id.upper().replace('-', '_')}_"
+    display_name = env_str(prefix + "NAME", provider_id)
+    if len(display_name) > 40:
+        raise EnvError(prefix + "NAME", "must be at most 40 characters")
+    scopes = env_str(prefix + "SCOPES", "openid profile email").split()
+    if "openid" not in scopes:
+        raise EnvError(prefix + "SCOPES", f"must include 'openid', got {' '.join(scopes)!r}")
+    token_auth = env_str(prefix + "TOKEN_AUTH_METHOD")
+    if token_auth is not None and token_auth not in TOKEN_AUTH_METHODS:
+        raise EnvError(prefix + "TOKEN_AUTH_METHOD", f"expected one of {', '.join(TOKEN_AUTH_METHODS)}")
+    return {
+        "id": provider_id,
+        "name": display_name,
+        "discovery_url": _discovery_url(prefix + "DISCOVERY_URL"),
+        "client_id": env_required(prefix + "CLIENT_ID"),
+        "client_secret": env_required(prefix + "CLIENT_SECRET"),
+        "scopes": scopes,
+        "token_auth_method": token_auth,
+    }
+
+
+def oidc_socialaccount_apps(providers: list[dict]) -> list[dict]:
+    """The providers as allauth's ``SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]``, PKCE on for each."""
+    return [
+        {
+            "provider_id": provider["id"],
+            "name": provider["name"],
+            "client_id": provider["client_id"],
+            "secret": provider["client_secret"],
+            "settings": {
+                "server_url": provider["discovery_url"],
+                "scope": provider["scopes"],
+                "oauth_pkce_enabled": True,
+                **({"token_auth_method": provider["token_auth_method"]} if provider["token_auth_method"] else {}),
+            },
+        }
+        for provider in providers
+    ]
+
+
+def _discovery_url(name: str) -> str:
+    """The issuer, or its full ``/.well-known/openid-configuration`` URL, returned in the full form."""
+    value = env_required(name).rstrip("/")
+    parts = urlsplit(value)
+    # Tokens and secrets travel over this connection: plain http only to a provider on this machine (tests, a local
+    # Keycloak), never across a network.
+    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
+    if not parts.hostname or not secure:
+        raise EnvError(name, f"expected an https:// issuer URL (http only on loopback), got {value!r}")
+    _check_port(name, parts)
+    return value if "/.well-known/" in value else value + "/.well-known/openid-configuration"
+
+
+def env_role_map(name: str, roles: list[str]) -> dict[str, str]:
+    """``claim-value=role,…`` (e.g. ``genai-admins=admin,staff=moderator``): which claim values give which role."""
+    mapping = {}
+    for pair in env_list(name, []):
+        value, sep, role = pair.rpartition("=")
+        if not sep or not value.strip():
+            raise EnvError(name, f"expected claim-value=role pairs separated by commas, got {pair!r}")
+        if role.strip() not in roles:
+            raise EnvError(name, f"{role.strip()!r} is not a role (one of {', '.join(roles)})")
+        mapping[value.strip()] = role.strip()
+    return mapping

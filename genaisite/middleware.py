@@ -6,7 +6,10 @@ API authenticates by bearer key only, so sessions, CSRF, messages and clickjacki
 there; it gets ``api_security_headers`` alone (see genaisite/asgi.py). Browser pages also get the CSP.
 """
 
+from collections.abc import Callable
+
 from asgiref.sync import iscoroutinefunction
+from django.http.response import HttpResponseBase
 from django.utils.decorators import sync_and_async_middleware
 
 # No inline script or style, nothing from other origins: an injected <script> or onerror= cannot run, and a page
@@ -27,14 +30,16 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-def header_middleware(headers: dict[str, str]):
-    """A middleware that adds ``headers`` to every response that does not set them itself."""
+def header_middleware(headers: dict[str, str | Callable[[HttpResponseBase], str]]):
+    """A middleware that adds ``headers`` to every response that does not set them itself; a callable value is asked
+    for the value from the response."""
 
     @sync_and_async_middleware
     def factory(get_response):
         def add(response):
             for name, value in headers.items():
-                response.headers.setdefault(name, value)
+                if name not in response.headers:
+                    response.headers[name] = value(response) if callable(value) else value
             return response
 
         if iscoroutinefunction(get_response):
@@ -58,4 +63,18 @@ API_SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 api_security_headers = header_middleware(API_SECURITY_HEADERS)
-content_security_policy = header_middleware({"Content-Security-Policy": CONTENT_SECURITY_POLICY})
+
+
+def policy_allowing_form_targets(origins: list[str]) -> str:
+    """The policy, with forms also allowed to lead to ``origins``: browsers apply form-action to the redirects that
+    follow a submission, so a sign-in button whose POST is answered by a redirect to an identity provider needs it."""
+    return CONTENT_SECURITY_POLICY.replace("form-action 'self'", " ".join(["form-action 'self'", *origins]))
+
+
+def _page_policy(response: HttpResponseBase) -> str:
+    # A page widens form-action by setting ``response.csp_form_action`` (the sign-in page, for its providers).
+    origins = getattr(response, "csp_form_action", None)
+    return policy_allowing_form_targets(origins) if origins else CONTENT_SECURITY_POLICY
+
+
+content_security_policy = header_middleware({"Content-Security-Policy": _page_policy})

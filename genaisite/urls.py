@@ -24,6 +24,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("accounts/", include("accounts.urls")),
+    # Single sign-on (allauth's OpenID Connect flow; its own account pages are not mounted: ours above are used).
+    path("accounts/", include("accounts.sso.urls")),
     path("documents/", include("documents.urls")),
     path("chat/", include("chat.urls")),
     path("presets/", include("presets.urls")),

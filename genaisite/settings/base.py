@@ -14,9 +14,12 @@ from genaisite.env import (
     env_int,
     env_list,
     env_llm_models,
+    env_oidc_providers,
     env_path,
     env_redis_url,
+    env_role_map,
     env_str,
+    oidc_socialaccount_apps,
     parse_database_url,
 )
 
@@ -220,6 +223,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "huey.contrib.djhuey",
+    # Single sign-on: allauth's OpenID Connect provider only (docs/sso.md). Before accounts, whose admin replaces
+    # some of allauth's admin pages.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "accounts",
     "documents",
     "presets",
@@ -241,6 +250,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.page_rate_limit",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # allauth insists on it (the request context its sign-in flow reads).
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -253,10 +264,43 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", True)
+# Off: the sign-in page offers single sign-on only and refuses passwords, except for the break-glass accounts named
+# here (e.g. the first admin), who sign in with a password at /accounts/login/?password=1.
+PASSWORD_LOGIN_ENABLED = env_bool("PASSWORD_LOGIN_ENABLED", True)
+PASSWORD_LOGIN_BREAK_GLASS_USERS = env_list("PASSWORD_LOGIN_BREAK_GLASS_USERS", [])
 # Failed sign-ins allowed per window, per username and per client IP, before the form refuses to try.
 LOGIN_FAILURES_PER_USERNAME = "5/15m"
 LOGIN_FAILURES_PER_IP = "30/15m"
 ASGI_APPLICATION = "genaisite.asgi.application"
+
+# --- Single sign-on with OpenID Connect (docs/sso.md): django-allauth's openid_connect provider, our rules -----------
+OIDC_PROVIDERS = env_oidc_providers("OIDC_PROVIDERS")
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {"OAUTH_PKCE_ENABLED": True, "APPS": oidc_socialaccount_apps(OIDC_PROVIDERS)},
+}
+# Link an identity to an existing account with the same e-mail address, when the provider says it is verified.
+SSO_LINK_VERIFIED_EMAIL = env_bool("SSO_LINK_VERIFIED_EMAIL", False)
+SSO_SIGNUP_ENABLED = env_bool("SSO_SIGNUP_ENABLED", True)
+# New accounts need an e-mail address the provider says is verified (Entra ID never says so: see docs/sso.md).
+SSO_REQUIRE_VERIFIED_EMAIL = env_bool("SSO_REQUIRE_VERIFIED_EMAIL", True)
+SSO_ALLOWED_EMAIL_DOMAINS = [domain.lower().lstrip("@") for domain in env_list("SSO_ALLOWED_EMAIL_DOMAINS", [])]
+# A claim (e.g. "groups") whose values give the role at every SSO sign-in, through SSO_ROLE_MAP; unset: roles are
+# managed here, and new accounts are members.
+SSO_ROLE_CLAIM = env_str("SSO_ROLE_CLAIM")
+# accounts.models.Role's values: models cannot be imported from settings (a test keeps the two equal).
+SSO_ROLE_NAMES = ["admin", "moderator", "member", "viewer"]
+SSO_ROLE_MAP = env_role_map("SSO_ROLE_MAP", SSO_ROLE_NAMES)
+SOCIALACCOUNT_ADAPTER = "accounts.sso.adapter.SSOAdapter"
+ACCOUNT_ADAPTER = "accounts.sso.adapter.AccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False  # a sign-in starts with a POST (CSRF-protected), never a link
+SOCIALACCOUNT_STORE_TOKENS = False  # we only sign people in; the provider's tokens are not kept
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # linking by e-mail is our rule (SSO_LINK_VERIFIED_EMAIL), not allauth's
+# No mail is sent: the provider vouches for addresses, or it does not.
+ACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
 AUTH_USER_MODEL = "accounts.User"
 
 TEMPLATES = [

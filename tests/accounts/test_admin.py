@@ -23,6 +23,7 @@ def test_an_admin_changes_a_role_and_the_audit_log_shows_it(client):
     data = {key: value for key, value in form.initial.items() if value is not None and key != "password"}
     data |= {"role": Role.MODERATOR, "is_active": "on", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}
     data |= {"policy_override-TOTAL_FORMS": 0, "policy_override-INITIAL_FORMS": 0}
+    data |= {"socialaccount_set-TOTAL_FORMS": 0, "socialaccount_set-INITIAL_FORMS": 0}  # the read-only SSO identities
     response = client.post(f"/admin/accounts/user/{member.pk}/change/", data)
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors
     member.refresh_from_db()
