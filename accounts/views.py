@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
@@ -43,6 +43,17 @@ class SignInView(auth_views.LoginView):
         response = super().render_to_response(context, **kwargs)
         response.csp_form_action = provider_origins()  # the buttons' POSTs are answered by redirects to providers
         return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def admin_sign_in(request: HttpRequest) -> HttpResponse:
+    """The admin's login is the one sign-in page (with its failed-attempt throttling). A signed-in person arrives
+    here only because the admin turned them away; sending them on to the sign-in page would bounce them straight back
+    to ``next`` (it forwards signed-in people there), round and round."""
+    if request.user.is_authenticated:
+        raise PermissionDenied(f"You are signed in as {request.user.get_username()}, who has no access to the admin.")
+    query = request.GET.urlencode()
+    return redirect(f"{reverse('accounts:login')}?{query}" if query else reverse("accounts:login"))
 
 
 class SignOutView(auth_views.LogoutView):

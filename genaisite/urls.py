@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
+from accounts import views as account_views
 from batches import views as batch_views
 from chat import views as chat_views
 from genaisite import views
@@ -36,7 +37,7 @@ urlpatterns = [
     path("v1/", include("chat.openai_compat.urls")),
     path("v1/", include("batches.urls")),
     # One sign-in page for everyone, so the admin's login gets the same failed-attempt throttling.
-    path("admin/login/", RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
+    path("admin/login/", account_views.admin_sign_in),
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico on pages that do not name an icon (the admin's, the API docs').
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),

@@ -55,6 +55,7 @@
       event.preventDefault();
       const button = form.querySelector("button[type=submit]");
       field(form, "error").textContent = "";
+      field(form, "result").hidden = true; // an answer to the previous inputs must not sit beside this one's error
       button.disabled = true;
       form.setAttribute("aria-busy", "true");
       try {

@@ -129,3 +129,14 @@ def test_the_admin_sign_in_goes_through_the_throttled_page(client):
     response = client.get("/admin/login/?next=/admin/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_a_signed_in_member_opening_the_admin_is_told_no_instead_of_bounced_round(client):
+    # The admin sends people it refuses to its login; the sign-in page forwards signed-in people to ?next=.
+    member = make_user(Role.MEMBER)
+    client.force_login(member)
+    response = client.get("/admin/ml/registeredmodel/", follow=True)
+    assert response.status_code == 403
+    assert len(response.redirect_chain) == 1
+    assert f"signed in as {member.username}" in response.content.decode()
+    assert "no access to the admin" in response.content.decode()
