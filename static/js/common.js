@@ -106,7 +106,27 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
+  // A list of labels with their probabilities, highest first, as bars (the Tasks and ML pages).
+  function showScores(list, scores) {
+    list.replaceChildren();
+    Object.entries(scores || {}).sort(function (a, b) { return b[1] - a[1]; }).forEach(function (entry) {
+      const item = document.createElement("li");
+      const name = document.createElement("span");
+      name.className = "task-score-label";
+      name.textContent = entry[0];
+      const bar = document.createElement("progress");
+      bar.max = 1;
+      bar.value = entry[1];
+      bar.setAttribute("aria-label", entry[0]);
+      const value = document.createElement("span");
+      value.textContent = (entry[1] * 100).toFixed(1) + "%";
+      item.append(name, bar, value);
+      list.append(item);
+    });
+  }
+
   global.App = {
     api: api, ApiError: ApiError, reconnectingSocket: reconnectingSocket, csrfToken: csrfToken, copyText: copyText,
+    showScores: showScores,
   };
 }(window));

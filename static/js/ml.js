@@ -17,24 +17,6 @@
     return row;
   }
 
-  function showScores(list, probabilities) {
-    list.replaceChildren();
-    Object.entries(probabilities || {}).sort(function (a, b) { return b[1] - a[1]; }).forEach(function (entry) {
-      const item = document.createElement("li");
-      const name = document.createElement("span");
-      name.className = "task-score-label";
-      name.textContent = entry[0];
-      const bar = document.createElement("progress");
-      bar.max = 1;
-      bar.value = entry[1];
-      bar.setAttribute("aria-label", entry[0]);
-      const value = document.createElement("span");
-      value.textContent = (entry[1] * 100).toFixed(1) + "%";
-      item.append(name, bar, value);
-      list.append(item);
-    });
-  }
-
   function formatValue(value) {
     return typeof value === "number" ? value.toLocaleString(undefined, { maximumFractionDigits: 2 }) : String(value);
   }
@@ -44,7 +26,7 @@
     const prediction = answer.predictions[0];
     const name = Object.keys(prediction).find(function (key) { return key !== "probabilities"; });
     field(result, "value").textContent = formatValue(prediction[name]);
-    showScores(field(result, "scores"), prediction.probabilities);
+    App.showScores(field(result, "scores"), prediction.probabilities);
     field(result, "which").textContent = "Version " + answer.version + (answer.alias ? " (" + answer.alias + ")" : "");
     result.hidden = false;
     form.dataset.state = "done";
