@@ -11,6 +11,7 @@ A real HTTP server (asyncio streams) speaking just enough of the OpenAI API: ``G
 - ``fake-malformed``: sends two tokens, then a line that is not JSON;
 - ``fake-cite``: answers "The answer is in the first source [1]." (for citation tests);
 - ``fake-hostile``: answers with markup a hostile page could smuggle into a model's output (``HOSTILE_ANSWER``);
+- ``fake-markdown``: answers with the Markdown chat products render (``MARKDOWN_ANSWER``: a table, nested lists…);
 - ``fake-pii``: answers with personal data (``PII_ANSWER``), in 3-character pieces;
 - ``fake-leak``: a jailbroken model: repeats its system prompt word for word, then chats on.
 - ``fake-cut``: sends two tokens, then ends the stream cleanly but without a finish reason (as a server does when
@@ -44,6 +45,7 @@ MODELS = [
     "fake-malformed",
     "fake-cite",
     "fake-hostile",
+    "fake-markdown",
     "fake-pii",
     "fake-leak",
     "fake-cut",
@@ -72,6 +74,16 @@ HOSTILE_ANSWER = (
     "a [harmless link](javascript:window.__pwned='link') a [data link](data:text/html,<b>x</b>) "
     "a [fine link](https://example.org/docs) and **bold** text.\n\n"
     "```html\n<script>window.__pwned = 'code'</script>\n```"
+)
+
+# What a helpful answer looks like in Markdown: each construct the chat page must render, not show as raw text.
+MARKDOWN_ANSWER = (
+    "## Plan\n\n"
+    "| Step | Owner | Days |\n|:--|:-:|--:|\n| Draft | Ana | 2 |\n| Review | Ben | 1 |\n\n"
+    "1. Prepare\n   - gather notes\n   - ~~book a room~~ not needed\n2. Ship\n\n"
+    "- [x] write the tests\n- [ ] run them\n\n"
+    "See https://example.org/guide or settings.py, as in [1].\n\n"
+    "```python\nprint('a < b')\n```"
 )
 
 
@@ -179,6 +191,8 @@ class FakeLLM:
             return ["The ", "answer ", "is ", "in ", "the ", "first ", "source ", "[1]", "."]
         if request.get("model") == "fake-hostile":  # in small pieces, so markup is split across tokens
             return [HOSTILE_ANSWER[i : i + 7] for i in range(0, len(HOSTILE_ANSWER), 7)]
+        if request.get("model") == "fake-markdown":  # in pieces, so the page renders half-written constructs too
+            return [MARKDOWN_ANSWER[i : i + 9] for i in range(0, len(MARKDOWN_ANSWER), 9)]
         if request.get("model") == "fake-pii":  # in pieces smaller than any of the data, so each is split
             return [PII_ANSWER[i : i + 3] for i in range(0, len(PII_ANSWER), 3)]
         if request.get("model") == "fake-json-pii":

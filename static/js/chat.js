@@ -70,10 +70,22 @@
     }
   }
 
+  // A streaming answer is rendered whole again for each new piece, at most once a frame. Rendering grows with the
+  // answer (about 2 ms per KB here), so a long one waits a few render-times between frames: typing stays smooth.
+  let renderCost = 0;
   function scheduleRender(entry) {
     if (entry.pending) return;
     entry.pending = true;
-    requestAnimationFrame(function () { renderBody(entry); keepScrolled(); });
+    const draw = function () {
+      requestAnimationFrame(function () {
+        if (!entry.pending) return; // a final render came first
+        const started = performance.now();
+        renderBody(entry);
+        renderCost = performance.now() - started;
+        keepScrolled();
+      });
+    };
+    if (renderCost > 8) setTimeout(draw, Math.min(3 * renderCost, 400)); else draw();
   }
 
   function keepScrolled() {

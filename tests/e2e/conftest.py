@@ -2,6 +2,7 @@
 
 Every page a test opens records browser console errors, uncaught exceptions, failed requests and CSP violations;
 the test fails on any of them at teardown. Screenshots of each step land in ``test-artifacts/e2e/<test>/``.
+``axe_violations(page)`` runs axe-core (vendored in ``tests/e2e/vendor/``, never served) on what the page shows.
 """
 
 import os
@@ -26,7 +27,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DESKTOP = {"width": 1280, "height": 900}
+WIDE = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+# The impacts that fail a test; "moderate" and "minor" findings are reported by axe but are advice.
+AXE_FAILING_IMPACTS = ("serious", "critical")
 
 # Reports CSP violations to the console even if the browser would only count them.
 REPORT_CSP_VIOLATIONS = """
@@ -157,3 +162,33 @@ def screenshot(request):
         return path
 
     return take
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    return AXE.read_text()
+
+
+@pytest.fixture
+def axe_violations(axe_source):
+    """``axe_violations(page)`` → the serious and critical WCAG 2.x A/AA violations on the page as it is now, one
+    line each ("rule: target — summary"). axe goes in through the DevTools protocol (``page.evaluate``), which the
+    page's CSP does not govern: a <script> tag would be refused, as it should be."""
+
+    def run(page) -> list[str]:
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.evaluate(axe_source)
+        results = page.evaluate(
+            """() => axe.run(document, {
+              runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
+              resultTypes: ["violations"],
+            })"""
+        )
+        return [
+            f"{violation['id']}: {' '.join(node['target'])} — {node['failureSummary'].splitlines()[-1].strip()}"
+            for violation in results["violations"]
+            if violation["impact"] in AXE_FAILING_IMPACTS
+            for node in violation["nodes"]
+        ]
+
+    return run
