@@ -9,18 +9,46 @@ be this server's: estimators pickled across versions can load and then predict w
 """
 
 import hashlib
+import importlib.abc
 import io
 import json
 import platform
+import sys
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy
 import sklearn
-import skops
-import skops.io
 
 from core.errors import ServiceError
+
+
+class _TorchRefused(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"{name} is kept out of this import", name=name)
+
+
+@contextmanager
+def _torch_kept_out() -> Iterator[None]:
+    """While skops lists the types it trusts it walks every scikit-learn module, and one of them (the array-API shim
+    for torch) imports torch: hundreds of MB and seconds in each web process, which never uses it (embeddings come
+    from the embedding service). The walk skips a module that fails to import, so torch is refused for the length of
+    this import (by a finder, not a None in ``sys.modules``, which array-API helpers would trip on); afterwards it
+    imports as usual."""
+    finder = _TorchRefused()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+with _torch_kept_out():
+    import skops
+    import skops.io
 
 MAX_ARTIFACT_BYTES = 256 * 1024 * 1024
 MAX_ENTRIES = 20_000

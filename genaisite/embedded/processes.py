@@ -126,10 +126,15 @@ class ManagedProcess:
         self.drain()
 
 
-def wait_for_http(url: str, *, process: ManagedProcess, timeout: float) -> None:
-    """Poll ``url`` until it answers 200; fail early if the process behind it exits."""
+def wait_for_http(
+    url: str, *, process: ManagedProcess, timeout: float, while_waiting: Callable[[], None] | None = None
+) -> None:
+    """Poll ``url`` until it answers 200; fail early if the process behind it exits. ``while_waiting`` runs between
+    polls (serve keeps its children's state file fresh with it)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if while_waiting is not None:
+            while_waiting()
         code = process.exit_code()
         if code is not None:
             raise RuntimeError(f"{process.name} exited with code {code} while starting{_log_hint(process)}")

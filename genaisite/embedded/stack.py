@@ -96,10 +96,12 @@ class Stack:
         self.supervisor = Supervisor(supervised, self.write, state_file=settings.SUPERVISOR_STATE_FILE)
         self.supervisor.check()
         url = f"http://{settings.LISTEN_HOST}:{settings.LISTEN_PORT}"
-        wait_for_http(f"{url}/healthz", process=web, timeout=WEB_START_TIMEOUT)
+        # /readyz trusts the state file only while it is fresh: it is rewritten while the web starts, and after.
+        wait_for_http(f"{url}/healthz", process=web, timeout=WEB_START_TIMEOUT, while_waiting=self.supervisor.check)
         self.write(f"web        {url}  (admin at {url}/admin/, readiness at {url}/readyz)")
         if settings.ML_ENSURE_BUILTINS:  # once the web is up: training would compete with its start for the cores
             self._train_ml_builtins()
+        self.supervisor.check()
         self.write("genaisite is up. Press Ctrl-C to stop.")
 
     def _start_llm(self) -> None:
@@ -192,6 +194,8 @@ class Stack:
         webs = [child for child in self.children if child.name.startswith("web")]
         for web in webs:  # they drain their answers together, not one after the other
             web.terminate()
+        if self.ml_training is not None:  # training can start again at the next start; nothing waits for it
+            self.ml_training.terminate()
         for child in reversed(self.children):
             child.stop()
         if self.ml_training is not None:
