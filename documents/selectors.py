@@ -3,7 +3,8 @@ theirs. Retrieval applies the same rule inside its SQL (documents/retrieval.py).
 
 import uuid
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, Value, When
+from django.db.models.functions import Lower
 
 from accounts.models import User
 from accounts.permissions import NotFound
@@ -23,11 +24,35 @@ def readable_q(user: User) -> Q:
     )
 
 
-def document_list(*, user: User, mine_only: bool = False, status: str | None = None) -> QuerySet[Document]:
+# Sorting by status puts what needs attention first: failed, then being read, then queued, then ready.
+_STATUS_RANK = Case(
+    When(status=Document.Status.FAILED, then=Value(0)),
+    When(status__in=Document.WORKING_STATUSES, then=Value(1)),
+    When(status=Document.Status.QUEUED, then=Value(2)),
+    default=Value(3),
+)
+# How the library can be sorted: the query parameter's value → the order, ties broken newest first.
+SORTS = {
+    "newest": ("-created_at",),
+    "oldest": ("created_at",),
+    "name": (Lower("title"), "-created_at"),
+    "name_desc": (Lower("title").desc(), "-created_at"),
+    "largest": ("-size_bytes", "-created_at"),
+    "smallest": ("size_bytes", "-created_at"),
+    "status": (_STATUS_RANK, "-created_at"),
+}
+
+
+def document_list(
+    *, user: User, mine_only: bool = False, status: str | None = None, q: str = "", sort: str = "newest"
+) -> QuerySet[Document]:
+    """``q`` matches the title or the file name, in any case; ``sort`` is a key of SORTS (unknown: newest)."""
     documents = Document.objects.filter(owner=user) if mine_only else Document.objects.filter(readable_q(user))
     if status:
         documents = documents.filter(status=status)
-    return documents.select_related("owner").order_by("-created_at")
+    if q.strip():
+        documents = documents.filter(Q(title__icontains=q.strip()) | Q(filename__icontains=q.strip()))
+    return documents.select_related("owner", "shared_group").order_by(*SORTS.get(sort, SORTS["newest"]))
 
 
 def _as_uuid(value: object) -> uuid.UUID:

@@ -149,6 +149,30 @@ def _enqueue(document_id: uuid.UUID) -> None:
     document_uploaded.send(sender=None, document_id=document_id)
 
 
+def document_retry(*, document: Document, actor: User) -> Document:
+    """Read a failed document again from its stored file: back to queued with a fresh count of attempts, queued
+    through the same signal an upload sends. Only a failed document: one being read, or ready, has nothing to retry."""
+    if document.owner_id != actor.pk:
+        raise ServiceError("forbidden", "Only the owner can retry reading this document.", status=403)
+    if not can_upload_documents(actor):
+        raise ServiceError("forbidden", "Your role does not allow uploading documents.", status=403)
+    with transaction.atomic():
+        current = Document.objects.select_for_update().get(pk=document.pk)
+        if current.status != Document.Status.FAILED:
+            label = current.get_status_display().lower()
+            raise ServiceError(
+                "not_failed", f"“{current.title}” is {label}: only a failed document is retried.", status=409
+            )
+        current.status, current.progress, current.error = Document.Status.QUEUED, 0, ""
+        current.attempts, current.lease_expires_at, current.leased_by = 0, None, ""
+        current.save(
+            update_fields=["status", "progress", "error", "attempts", "lease_expires_at", "leased_by", "updated_at"]
+        )
+        announce(current)
+        transaction.on_commit(lambda: _enqueue(current.pk))
+    return current
+
+
 def document_update(
     *,
     document: Document,

@@ -53,11 +53,16 @@ def sanitize_filename(name: str) -> str:
     return (stem[:150] or "document") + ext[:12].lower()
 
 
+def _allowed() -> str:
+    return ", ".join(sorted({e for e in EXTENSIONS if e != ".text"}))
+
+
 def kind_for(filename: str) -> str:
     extension = os.path.splitext(filename)[1].lower()
     if extension not in EXTENSIONS:
-        allowed = ", ".join(sorted({e for e in EXTENSIONS if e != ".text"}))
-        raise refuse("unsupported_type", f"Files of type {extension or '(none)'} are not supported. Upload {allowed}.")
+        raise refuse(
+            "unsupported_type", f"Files of type {extension or '(none)'} are not supported. Upload {_allowed()}."
+        )
     return EXTENSIONS[extension]
 
 
@@ -90,7 +95,13 @@ def check_upload(upload: BinaryIO, *, filename: str, size: int, max_bytes: int) 
     upload.seek(0)
     if os.path.splitext(clean_name)[1].lower() not in EXTENSIONS and _has_no_real_extension(clean_name):
         # No extension to go by: recognised by its content, as text, or refused like any unknown type.
-        kind = "txt" if looks_like_text(head) else kind_for(clean_name)
+        if not looks_like_text(head):
+            raise refuse(
+                "unsupported_type",
+                f"“{clean_name}” has no extension and is not plain text (UTF-8 without NUL bytes), so its type is "
+                f"not supported. Add its extension ({_allowed()}) or upload a text file.",
+            )
+        kind = "txt"
     else:
         kind = kind_for(clean_name)
     if size > max_bytes:

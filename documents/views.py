@@ -10,10 +10,9 @@ from accounts.permissions import can_share_documents, can_upload_documents
 from accounts.policies import policy_for
 from core.errors import ServiceError
 from documents import selectors, services
-from documents.forms import ShareForm, UploadForm
+from documents.forms import LibraryFilterForm, ShareForm, UploadForm
 from documents.models import Document
 from documents.upload_handlers import storage_error
-from documents.validation import EXTENSIONS
 
 
 @login_required
@@ -27,29 +26,40 @@ def documents_page(request: HttpRequest) -> HttpResponse:
         form.add_error("file", refusal.message)
         status = refusal.status
     elif request.method == "POST" and form.is_valid():
-        try:
-            document = services.document_upload(
-                owner=request.user, upload=form.cleaned_data["file"], title=form.cleaned_data["title"]
-            )
-        except ServiceError as exc:
-            form.add_error("file", exc.message)
-            status = exc.status  # a full disk is the server's fault (507), not the form's
-        else:
-            messages.success(request, f"“{document.title}” uploaded; it is being read now.")
+        status = _upload_each(request, form)
+        if status == 200:
             return redirect("documents:list")
     elif form.errors:
         status = 400
+    filters = LibraryFilterForm(request.GET)
     context = {
         "form": form,
-        "documents": selectors.document_list(user=request.user),
+        "filters": filters,
+        "filtered": any(request.GET.get(name) for name in ("q", "status")),
+        "documents": selectors.document_list(user=request.user, **filters.query()),
         "can_upload": can_upload_documents(request.user),
         "can_share": can_share_documents(request.user),
         "groups": request.user.groups.all(),
         "policy": policy_for(request.user),
         "row_template": _row_template(request),
-        "accept": ",".join(EXTENSIONS),
     }
     return render(request, "documents/list.html", context, status=status)
+
+
+def _upload_each(request: HttpRequest, form: UploadForm) -> int:
+    """Each file on its own: the accepted ones are stored, each refusal is a form error naming its file. Returns the
+    page's status: 200, or the first refusal's (a full disk is the server's fault, 507, not the form's)."""
+    status = 200
+    files = form.cleaned_data["file"]
+    for upload in files:
+        try:
+            document = services.document_upload(owner=request.user, upload=upload)
+        except ServiceError as exc:
+            form.add_error("file", f"{upload.name}: {exc.message}" if len(files) > 1 else exc.message)
+            status = exc.status if status == 200 else status
+        else:
+            messages.success(request, f"“{document.title}” uploaded; it is being read now.")
+    return status
 
 
 # Placeholders static/js/documents.js swaps for a new upload's id and title when it clones the row template.
@@ -88,6 +98,19 @@ def document_share(request: HttpRequest, document_id: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Sharing of “{document.title}” updated.")
+    return redirect("documents:list")
+
+
+@login_required
+@require_POST
+def document_retry(request: HttpRequest, document_id: str) -> HttpResponse:
+    try:
+        document = selectors.access_own_document(request.user, document_id)
+        services.document_retry(document=document, actor=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"“{document.title}” is queued to be read again.")
     return redirect("documents:list")
 
 

@@ -40,8 +40,10 @@ def _a_key_of(user) -> int:
     return ApiKey.objects.filter(user=user).latest("created_at").pk
 
 
-def _a_document_of(user) -> str:
-    document = Document(owner=user, title="doc", filename="doc.txt", kind="txt", size_bytes=5, sha256=uuid.uuid4().hex)
+def _a_document_of(user, status: str = Document.Status.QUEUED) -> str:
+    document = Document(
+        owner=user, title="doc", filename="doc.txt", kind="txt", size_bytes=5, sha256=uuid.uuid4().hex, status=status
+    )
     document.file.save(f"{user.pk}/{document.pk}.txt", ContentFile(b"hello"), save=False)
     document.save()
     return str(document.pk)
@@ -61,6 +63,7 @@ def _objects_of(user) -> dict:
         "conversation": conversation.pk,
         "answer": Message.objects.create(conversation=conversation, role="assistant", content="an answer").pk,
         "document": _a_document_of(user),
+        "failed_document": _a_document_of(user, Document.Status.FAILED),
         "label_set": LabelSet.objects.create(owner=user, name=f"set-{uuid.uuid4().hex[:8]}", labels=["a", "b"]).pk,
         "preset": preset_services.preset_create(owner=user, name=f"preset {uuid.uuid4().hex[:8]}").slug,
         **_batch_objects_of(user),
@@ -251,6 +254,17 @@ CASES = [
     *[
         Case(DOWNLOAD, "get", document_path(which, "download/"), everyone(ok), ownership=which)
         for which, ok in (("own", 200), ("foreign", 404))
+    ],
+    # Retrying a failed document is the owner's, and needs the right to upload (a demoted viewer's is refused).
+    *[
+        Case(
+            "api/v1/documents/<uuid:document_id>/retry/",
+            "post",
+            lambda w, which=which: f"/api/v1/documents/{getattr(w, which)['failed_document']}/retry/",
+            everyone(202, viewer=403) if which == "own" else everyone(404),
+            ownership=which,
+        )
+        for which in ("own", "foreign")
     ],
     Case("api/v1/search/", "post", lambda w: "/api/v1/search/", everyone(200), body={"query": "hello", "k": 3}),
     # The web guard answers members (here: refuses a private address); viewers have no web access at all.

@@ -12,6 +12,7 @@ urlpatterns = [
         name="api-document-download",
         was_slashless=True,
     ),
+    *api_path("documents/<uuid:document_id>/retry/", views.DocumentRetryView.as_view(), name="api-document-retry"),
     *api_path("search/", views.SearchView.as_view(), name="api-search"),
     *api_path("web/fetch/", views.WebFetchView.as_view(), name="api-web-fetch", was_slashless=True),
 ]

@@ -62,6 +62,8 @@ class DocumentListCreateView(APIView):
     class DocumentListQuery(serializers.Serializer):
         mine = serializers.BooleanField(required=False, default=False, help_text="Only documents you own")
         status = serializers.ChoiceField(choices=Document.Status.choices, required=False, allow_blank=True, default="")
+        q = serializers.CharField(required=False, allow_blank=True, default="", help_text="Text in the title or name")
+        sort = serializers.ChoiceField(choices=list(selectors.SORTS), required=False, default="newest")
 
     @extend_schema(
         parameters=[DocumentListQuery],
@@ -72,7 +74,11 @@ class DocumentListCreateView(APIView):
         query = self.DocumentListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         documents = selectors.document_list(
-            user=request.user, mine_only=query.validated_data["mine"], status=query.validated_data["status"] or None
+            user=request.user,
+            mine_only=query.validated_data["mine"],
+            status=query.validated_data["status"] or None,
+            q=query.validated_data["q"],
+            sort=query.validated_data["sort"],
         )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(documents, request, view=self)
@@ -118,6 +124,20 @@ class DocumentDetailView(APIView):
     def delete(self, request: Request, document_id: str) -> Response:
         services.document_delete(document=selectors.access_own_document(request.user, document_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentRetryView(APIView):
+    required_scopes = {"POST": ApiKeyScope.DOCUMENTS}
+
+    @extend_schema(
+        request=None,
+        responses={202: DocumentSerializer, **errors(403, 404, 409)},
+        summary="Read a failed document again (it is queued: follow its status as after an upload)",
+    )
+    def post(self, request: Request, document_id: str) -> Response:
+        document = selectors.access_own_document(request.user, document_id)
+        document = services.document_retry(document=document, actor=request.user)
+        return Response(DocumentSerializer(document).data, status=status.HTTP_202_ACCEPTED)
 
 
 class DocumentDownloadView(AnswersInItsOwnType):

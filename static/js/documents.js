@@ -1,6 +1,7 @@
-// The documents page: drag-and-drop uploads with one progress bar per file that first shows the upload, then
-// follows ingestion (events on /ws/events/) to "Ready" or "Failed" with the reason. Without JavaScript the plain
-// upload form still works; with it, the form becomes the drop zone's fallback for one file with a title.
+// The documents page. The upload form (#drop-zone) becomes a drop zone with a "Choose files" button: each file
+// gets its own row whose bar first shows the upload, then follows ingestion (events on /ws/events/) to "Ready" or
+// "Failed" with the reason and a Retry button. Without JavaScript the same form posts the files to the page, and
+// Retry is a plain form too.
 (function () {
   "use strict";
   const table = document.getElementById("documents");
@@ -33,6 +34,8 @@
     showStatus(row, info.status, labels[info.status] || info.status, info.progress, info.error);
     field(row, "pages").textContent = info.pages || "—";
     field(row, "chunk_count").textContent = info.chunk_count;
+    const retry = field(row, "retry");
+    if (retry) retry.hidden = info.status !== "failed";
   }
 
   function formatSize(bytes) {
@@ -41,6 +44,8 @@
     return (bytes / 1024 / 1024).toFixed(1) + " MB";
   }
 
+  function actions(row) { return row.querySelectorAll("form, select, button"); }
+
   // A new row from the server-rendered <template>: same markup, same forms, ids filled in once known.
   function newRow(file) {
     const template = document.getElementById("document-row-template");
@@ -48,14 +53,14 @@
     field(row, "title").textContent = file.name;
     field(row, "title").removeAttribute("href");
     field(row, "file").textContent = file.name + " · " + formatSize(file.size);
-    row.querySelectorAll("form, select, button").forEach(function (node) { node.hidden = true; });
+    actions(row).forEach(function (node) { node.hidden = true; });
     tbody.prepend(row);
     table.parentElement.hidden = false;
     document.getElementById("no-documents").hidden = true;
     return row;
   }
 
-  function adopt(row, documentInfo) {
+  function fillPlaceholders(row, documentInfo) {
     row.querySelectorAll("*").forEach(function (node) {
       Array.from(node.attributes).forEach(function (attribute) {
         const value = attribute.value.split(PLACEHOLDER_ID).join(documentInfo.id)
@@ -63,18 +68,28 @@
         if (value !== attribute.value) node.setAttribute(attribute.name, value);
       });
     });
+  }
+
+  function adopt(row, documentInfo) {
+    // The link's href is gone (removed while uploading): keep the template's, with the placeholder, to fill in.
+    const template = document.getElementById("document-row-template").content;
+    field(row, "title").setAttribute("href", field(template, "title").getAttribute("href"));
+    fillPlaceholders(row, documentInfo);
     row.dataset.document = documentInfo.id;
     field(row, "title").textContent = documentInfo.title;
-    field(row, "title").setAttribute("href", "/documents/" + documentInfo.id + "/download/");
-    row.querySelectorAll("form, select, button").forEach(function (node) { node.hidden = false; });
+    actions(row).forEach(function (node) { node.hidden = false; });
     update(latest.get(documentInfo.id) || documentInfo);
+  }
+
+  function refuse(row, message) {
+    showStatus(row, "failed", "Not uploaded", 0, message);
   }
 
   function upload(zone, file) {
     const row = newRow(file);
     const maxBytes = Number(zone.dataset.maxBytes) || 0;
     if (maxBytes && file.size > maxBytes) {
-      showStatus(row, "failed", "Not uploaded", 0, "Larger than your limit of " + formatSize(maxBytes) + ".");
+      refuse(row, "Larger than your limit of " + formatSize(maxBytes) + ".");
       return;
     }
     showStatus(row, "queued", "Uploading 0%", 0, "");
@@ -96,11 +111,10 @@
         adopt(row, data);
         return;
       }
-      const message = (data.error && data.error.message) || "The upload was refused (" + request.status + ").";
-      showStatus(row, "failed", "Not uploaded", 0, message);
+      refuse(row, (data.error && data.error.message) || "The upload was refused (" + request.status + ").");
     });
     request.addEventListener("error", function () {
-      showStatus(row, "failed", "Not uploaded", 0, "The server could not be reached. Check your connection.");
+      refuse(row, "The server could not be reached. Check your connection.");
     });
     request.send(body);
   }
@@ -108,8 +122,11 @@
   function setUpDropZone() {
     const zone = document.getElementById("drop-zone");
     if (!zone) return;
-    const picker = document.getElementById("drop-files");
-    zone.hidden = false;
+    const picker = zone.querySelector('input[type="file"]');
+    zone.querySelectorAll("[data-when-js]").forEach(function (node) { node.hidden = false; });
+    zone.querySelectorAll("[data-when-no-js]").forEach(function (node) { node.hidden = true; });
+    picker.hidden = true;
+    zone.classList.add("drop-zone-live");
     function uploadAll(files) { Array.from(files).forEach(function (file) { upload(zone, file); }); }
     ["dragenter", "dragover"].forEach(function (name) {
       zone.addEventListener(name, function (event) { event.preventDefault(); zone.classList.add("dragging"); });
@@ -121,6 +138,11 @@
       event.preventDefault();
       uploadAll(event.dataTransfer.files);
     });
+    zone.addEventListener("submit", function (event) {
+      event.preventDefault();
+      uploadAll(picker.files);
+      picker.value = "";
+    });
     document.getElementById("choose-files").addEventListener("click", function () { picker.click(); });
     picker.addEventListener("change", function () {
       uploadAll(picker.files);
@@ -131,6 +153,22 @@
     window.addEventListener("drop", function (event) { event.preventDefault(); });
   }
 
+  // Retry through the API, so the row follows the new attempt live instead of reloading the page.
+  function setUpRetry() {
+    tbody.addEventListener("submit", function (event) {
+      const form = event.target;
+      if (form.dataset.field !== "retry") return;
+      event.preventDefault();
+      const row = form.closest("tr");
+      const url = table.dataset.retryUrl.split(PLACEHOLDER_ID).join(row.dataset.document);
+      form.hidden = true;
+      window.App.api("POST", url).then(update, function (error) {
+        form.hidden = false;
+        field(row, "error").textContent = error.message;
+      });
+    });
+  }
+
   function listen() {
     window.App.reconnectingSocket(table.dataset.eventsUrl, {
       message: function (data) { if (data.type === "document.progress") update(data.document); },
@@ -138,5 +176,6 @@
   }
 
   setUpDropZone();
+  setUpRetry();
   listen();
 }());
