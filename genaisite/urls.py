@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 from batches import views as batch_views
 from chat import views as chat_views
 from genaisite import views
+from genaisite.metrics import metrics_view
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -22,6 +23,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("accounts/", include("accounts.urls")),
     path("documents/", include("documents.urls")),
     path("chat/", include("chat.urls")),

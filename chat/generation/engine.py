@@ -19,7 +19,7 @@ from chat.generation.protocol import CHAT_EVENT, GenerationRequest, Outcome, con
 from chat.generation.recorder import Recorder
 from chat.models import Message
 from chat.rag import grounding
-from core import liveness
+from core import liveness, metrics
 from core.db import in_db_thread
 
 logger = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ def start(request: GenerationRequest) -> Generation:
         raise PermissionError("A generation starts only from chat.admission.admit(); this request skipped it.")
     generation = Generation(request)
     _running[request.conversation_id] = generation
+    metrics.answer_started()
     liveness.keep_alive()  # its row names this process as the writer: keep the lease that says it is alive
     # A fresh context: the task must not inherit the caller's (a socket's) thread-sensitive executor, which ends
     # with the socket. The strong reference lives in _running until the task has saved its outcome.
@@ -180,6 +181,7 @@ async def _run(generation: Generation) -> None:
         generation.finished.set()
         for queue in generation.subscribers:
             queue.put_nowait(None)
+        recorder.measure(generation.outcome)  # last: the subscribers are told first, whatever happens here
 
 
 async def _cite(answer: str, found: grounding.Grounding) -> list[dict]:

@@ -219,6 +219,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: it counts the status the client gets, whatever a layer inside turned into a response.
+    "genaisite.metrics.request_metrics",
     "django.middleware.security.SecurityMiddleware",
     "genaisite.middleware.content_security_policy",
     # Before anything that reads the request, and outside everything whose errors it turns into JSON.
@@ -234,7 +236,11 @@ MIDDLEWARE = [
 ]
 
 # The OpenAI-compatible API (/v1/) is served by its own handler with this stack: see genaisite/middleware.py.
-MACHINE_API_MIDDLEWARE = ["genaisite.middleware.api_security_headers", "genaisite.api_input.ApiInputMiddleware"]
+MACHINE_API_MIDDLEWARE = [
+    "genaisite.metrics.request_metrics",
+    "genaisite.middleware.api_security_headers",
+    "genaisite.api_input.ApiInputMiddleware",
+]
 
 ROOT_URLCONF = "genaisite.urls"
 AUTHENTICATION_BACKENDS = ["accounts.authentication.SuspensionAwareBackend"]
@@ -376,6 +382,14 @@ ANSWER_CACHE_SEMANTIC_THRESHOLD = env_float("ANSWER_CACHE_SEMANTIC_THRESHOLD", 0
 LIVENESS_LEASE_SECONDS = env_int("LIVENESS_LEASE_SECONDS", 10, minimum=2, maximum=300)
 # `serve` writes each child's state here (running, restarting) for /readyz.
 SUPERVISOR_STATE_FILE = DATA_DIR / "run" / "processes.json"
+
+# --- Metrics (docs/observability.md) ---------------------------------------------------------------------
+# Prometheus metrics of every process, exposed together at /metrics. Off: nothing is recorded (the bench compares).
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+# Where each process keeps its samples (prometheus-client's multiprocess mode); `serve` empties it at start.
+METRICS_DIR = env_path("PROMETHEUS_MULTIPROC_DIR", DATA_DIR / "metrics")
+# A bearer token /metrics asks for; unset, only direct loopback requests may read it.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -1,5 +1,9 @@
 """pytest: the real embedded Postgres, a fixed key, fast password hashing."""
 
+import os
+import tempfile
+from pathlib import Path
+
 from .base import *  # noqa: F403
 
 DEBUG = False
@@ -8,3 +12,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Uploaded files of the test run; worker processes started by tests read the same directory.
 MEDIA_ROOT = DATA_DIR / "test-media"  # noqa: F405
+
+# Metric samples of one test run, never the development server's var/metrics. Set in the environment here, so the
+# workers and web servers the run starts (which load these settings too) write where this process reads.
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    METRICS_DIR = Path(tempfile.mkdtemp(prefix="genaisite-test-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
