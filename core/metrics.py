@@ -7,6 +7,7 @@ one of the values below. Recording is a few memory-mapped writes; with ``METRICS
 """
 
 import os
+import socket
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,16 @@ from prometheus_client.core import GaugeMetricFamily  # noqa: E402
 
 if settings.METRICS_ENABLED and values.ValueClass is values.MutexValue:
     raise ImproperlyConfigured("prometheus_client was imported before core.metrics: metrics would stay per process.")
+
+
+def process_identifier(pid: int | None = None) -> str:
+    """Names this process's sample files. The host name too: containers sharing the directory (web and worker in
+    compose.yaml) each number their processes from 1, and two writers of one file would corrupt it."""
+    return f"{socket.gethostname().replace('_', '-')}-{pid or os.getpid()}"  # "_" splits file names
+
+
+if settings.METRICS_ENABLED:
+    values.ValueClass = values.MultiProcessValue(process_identifier)
 
 OTHER = "other"
 LLM_OUTCOMES = ("complete", "cache_hit", "stopped", "failed", "cut")
@@ -198,7 +209,7 @@ def exposition(*collectors) -> bytes:
 def process_dead(pid: int) -> None:
     """A child of `serve` exited: its live gauges (answers running) must stop counting."""
     if settings.METRICS_ENABLED:
-        multiprocess.mark_process_dead(pid, path=str(settings.METRICS_DIR))
+        multiprocess.mark_process_dead(process_identifier(pid), path=str(settings.METRICS_DIR))
 
 
 def directory_reset() -> None:
