@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from batches import views as batch_views
 from chat import views as chat_views
-from genaisite import views
+from genaisite import usage_views, views
 from genaisite.metrics import metrics_view
 
 api_v1 = [
@@ -30,6 +30,9 @@ urlpatterns = [
     path("presets/", include("presets.urls")),
     path("tasks/", chat_views.tasks_page, name="tasks"),
     path("batches/", batch_views.batches_page, name="batches"),
+    path("usage/", usage_views.usage_page, name="usage"),
+    path("usage/mine/days.svg", usage_views.my_tokens_by_day, name="usage-mine-days"),
+    path("usage/mine/models.svg", usage_views.my_tokens_by_model, name="usage-mine-models"),
     path("api/v1/", include(api_v1)),
     path("v1/", include("chat.openai_compat.urls")),
     path("v1/", include("batches.urls")),
