@@ -26,7 +26,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.utils import timezone
 from pgvector.psycopg import register_vector
 
-from core import metrics
+from core import metrics, tracing
 from documents import chunking, embeddings
 from documents.extraction import ExtractionFailed, extract_file
 from documents.models import Chunk, Document
@@ -123,9 +123,11 @@ class Attempt:
 
 def ingest(document_id: uuid.UUID | str) -> Attempt:
     """Run one ingestion attempt. Scheduling a retry is the caller's (the task's): this module never queues."""
-    with metrics.timer(metrics.INGESTION_DURATION):
+    with tracing.span("documents.ingest") as span, metrics.timer(metrics.INGESTION_DURATION):
         attempt = _attempt(document_id)
     outcome = "retry" if attempt.retry_in is not None else attempt.status
+    if span is not None:
+        span.set_attribute("genaisite.outcome", outcome)
     metrics.count(metrics.INGESTIONS, metrics.bounded(outcome, metrics.INGESTION_OUTCOMES))
     return attempt
 

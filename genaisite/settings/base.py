@@ -221,6 +221,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: it counts the status the client gets, whatever a layer inside turned into a response.
     "genaisite.metrics.request_metrics",
+    "genaisite.observability.request_context",
     "django.middleware.security.SecurityMiddleware",
     "genaisite.middleware.content_security_policy",
     # Before anything that reads the request, and outside everything whose errors it turns into JSON.
@@ -238,6 +239,7 @@ MIDDLEWARE = [
 # The OpenAI-compatible API (/v1/) is served by its own handler with this stack: see genaisite/middleware.py.
 MACHINE_API_MIDDLEWARE = [
     "genaisite.metrics.request_metrics",
+    "genaisite.observability.request_context",
     "genaisite.middleware.api_security_headers",
     "genaisite.api_input.ApiInputMiddleware",
 ]
@@ -391,14 +393,28 @@ METRICS_DIR = env_path("PROMETHEUS_MULTIPROC_DIR", DATA_DIR / "metrics")
 # A bearer token /metrics asks for; unset, only direct loopback requests may read it.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 
+# Optional OpenTelemetry spans (the packages are not in requirements.txt): on only when this is set.
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT")
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "genaisite")
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+# "json": one object a line with the request id, for a log shipper; "plain" for people at a terminal.
+LOG_FORMAT = env_choice("LOG_FORMAT", ["plain", "json"], "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    # Every line goes through the PII filter on its way out (GUARDRAIL_REDACT_PII).
-    "filters": {"redact_pii": {"()": "genaisite.log_redaction.RedactPII"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_pii"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "genaisite.observability.JsonFormatter"},
+    },
+    # Every line goes through the PII filter on its way out (GUARDRAIL_REDACT_PII), and gets the request id.
+    "filters": {
+        "redact_pii": {"()": "genaisite.log_redaction.RedactPII"},
+        "request_id": {"()": "genaisite.observability.RequestIdFilter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact_pii", "request_id"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
