@@ -14,6 +14,12 @@ an answer's text lacks one of the numbered tokens the upstream sent. Saturation:
 in a closed loop for ``--saturation-seconds`` against an upstream that answers as fast as it can.
 
     .venv/bin/python bench/stream_overhead.py [--levels 1,50,200,500] [--webs 1,2] [--tokens 20] [--rate 50]
+
+Metrics on against off (issue #20: within 2%): ``--compare-metrics N`` runs N rounds, each one web process with
+METRICS_ENABLED off and one with it on (the order alternating, so drift of the machine cancels), each measured at
+``--compare-level`` streams (web CPU per answer) and at saturation (answers/s); it prints the medians.
+
+    .venv/bin/python bench/stream_overhead.py --compare-metrics 3 [--compare-level 50]
 """
 
 import argparse
@@ -226,6 +232,37 @@ class WebProcesses:
         self.listener.close()
 
 
+def compare_metrics(args, env: dict, upstream: str, key: str, conversations: list[str]) -> None:
+    import statistics
+    import tempfile
+
+    results: dict[str, dict[str, list[float]]] = {mode: {"cpu": [], "ws_cpu": [], "rate": []} for mode in ("off", "on")}
+    for round_ in range(args.compare_metrics):
+        for mode in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+            samples = tempfile.mkdtemp(prefix="bench-metrics-")  # a fresh directory: no earlier run's files
+            flags = {"METRICS_ENABLED": "true" if mode == "on" else "false", "PROMETHEUS_MULTIPROC_DIR": samples}
+            web = WebProcesses(1, env | flags)
+            try:
+                asyncio.run(run_level(5, args, upstream, web.url, key, conversations, web.pids))  # warm-up
+                paths = asyncio.run(
+                    run_level(args.compare_level, args, upstream, web.url, key, conversations, web.pids)
+                )
+                rate = asyncio.run(saturation(args, web.url, key))
+            finally:
+                web.stop()
+            results[mode]["cpu"].append(paths[1].cpu_ms_per_answer)
+            results[mode]["ws_cpu"].append(paths[2].cpu_ms_per_answer)
+            results[mode]["rate"].append(rate)
+            print(f"  round {round_ + 1}, metrics {mode}: /v1 CPU {paths[1].cpu_ms_per_answer:.2f} ms/answer, "
+                  f"websocket {paths[2].cpu_ms_per_answer:.2f} ms/answer, saturation {rate:.1f} answers/s")  # fmt: skip
+    median = {mode: {k: statistics.median(v) for k, v in values.items()} for mode, values in results.items()}
+    for name, label in (("cpu", "/v1 web CPU per answer"), ("ws_cpu", "websocket web CPU per answer")):
+        off, on = median["off"][name], median["on"][name]
+        print(f"{label}: off {off:.2f} ms, on {on:.2f} ms: {100 * (on - off) / off:+.1f}% (target <= +2%)")
+    off, on = median["off"]["rate"], median["on"]["rate"]
+    print(f"saturation: off {off:.1f}, on {on:.1f} answers/s: {100 * (on - off) / off:+.1f}% (target >= -2%)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,50,200,500")
@@ -235,6 +272,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="answers per client in the closed loop")
     parser.add_argument("--saturation-clients", type=int, default=64)
     parser.add_argument("--saturation-seconds", type=float, default=15)
+    parser.add_argument("--compare-metrics", type=int, default=0, help="rounds of metrics off against on, only")
+    parser.add_argument("--compare-level", type=int, default=50, help="concurrent streams of the comparison")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
 
@@ -262,10 +301,13 @@ def main() -> None:
     import django
 
     django.setup()
-    key, conversations = bench_accounts(max(*levels, 5), MODEL)
+    key, conversations = bench_accounts(max(*levels, args.compare_level, 5), MODEL)
     print(f"upstream: {args.tokens} tokens per answer at {args.rate:g} tokens/s; app: web processes + embedded stack")
     throughput = {}
     try:
+        if args.compare_metrics:
+            compare_metrics(args, env, upstream, key, conversations)
+            return
         for webs in [int(w) for w in args.webs.split(",")]:
             web = WebProcesses(webs, env)
             try:
