@@ -39,12 +39,13 @@ def metric_names(expr: str) -> set[str]:
     bare = re.sub(r"\{[^}]*\}", "", bare)
     bare = re.sub(r"\b(by|without)\s*\([^)]*\)", "", bare)
     bare = re.sub(r"\[[0-9]+[smhd]\]", "", bare)
+    bare = re.sub(r"(?<![\w:])\d+(\.\d+)?(e[+-]?\d+)?", "", bare)  # numbers, 1e-9 included
     names = set()
     for match in IDENTIFIER.finditer(bare):
         word, following = match.group(), bare[match.end() :].lstrip()[:1]
         if following == "(":
             assert word in FUNCTIONS, f"unknown function {word} in {expr}"
-        elif word not in KEYWORDS and not re.fullmatch(r"e\d+", word):
+        elif word not in KEYWORDS:
             names.add(word)
     return names
 
