@@ -25,7 +25,7 @@ from django_ratelimit.core import get_usage
 
 from accounts.models import User
 from accounts.policies import policy_for
-from core import shared_redis
+from core import metrics, shared_redis
 from core.errors import ServiceError
 
 WINDOW = 60  # seconds: every limit here is "per minute"
@@ -126,6 +126,8 @@ def check_request(
 
 
 def refusal(decision: Decision, what: str = "requests") -> ServiceError:
+    limit = "model_requests_per_minute" if what == "model requests" else "requests_per_minute"
+    metrics.count(metrics.LIMIT_REFUSALS, limit)
     return ServiceError(
         "rate_limited",
         f"Too many {what}: the limit is {decision.limit} a minute. Try again in {decision.retry_after} s.",

@@ -35,7 +35,7 @@ from chat.openai_compat.views import (
     service_error_body,
     start_completion,
 )
-from core import liveness
+from core import liveness, metrics
 from core.db import in_db_thread
 from core.errors import ServiceError
 
@@ -105,6 +105,8 @@ def record(line: BatchLine, status_code: int, body: dict, usage: dict | None) ->
             )
             Batch.objects.filter(pk=line.batch_id).update(**{counter: F(counter) + 1}, **tokens)
             services.batch_changed_by_id(line.batch_id)
+    if updated:
+        metrics.count(metrics.BATCH_LINES, state)
     return bool(updated)
 
 
@@ -172,6 +174,7 @@ async def _run_line(batch: Batch, line: BatchLine, off_model: asyncio.Event) -> 
         if exc.code == "quota_exceeded":
             await in_db_thread(release)(line, attempted=False)
             await in_db_thread(park)(line.batch_id, exc.message)
+            metrics.count(metrics.BATCH_LINES, "parked")
             return "parked"
         await in_db_thread(record)(line, exc.status, service_error_body(exc), None)
         return "done"

@@ -14,6 +14,12 @@ an answer's text lacks one of the numbered tokens the upstream sent. Saturation:
 in a closed loop for ``--saturation-seconds`` against an upstream that answers as fast as it can.
 
     .venv/bin/python bench/stream_overhead.py [--levels 1,50,200,500] [--webs 1,2] [--tokens 20] [--rate 50]
+
+Metrics on against off (issue #20: within 2%): ``--compare-metrics N`` runs N rounds, each one web process with
+METRICS_ENABLED off and one with it on (the order alternating, so drift of the machine cancels), each measured at
+``--compare-level`` streams (web CPU per answer) and at saturation (answers/s); it prints the medians.
+
+    .venv/bin/python bench/stream_overhead.py --compare-metrics 3 [--compare-level 50]
 """
 
 import argparse
@@ -23,6 +29,7 @@ import os
 import random
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -226,6 +233,69 @@ class WebProcesses:
         self.listener.close()
 
 
+def metrics_work_per_answer(repeats: int = 5, answers: int = 20_000) -> float:
+    """Microseconds of CPU the metrics add to one streamed /v1 answer: exactly the calls it makes (the request's
+    count and duration, a cache lookup, the answer's start, first token and end), into a multiprocess directory.
+    A bound that, unlike two end-to-end runs, does not drown in the noise of a shared 2-core machine."""
+    from core import metrics
+
+    model = metrics.settings.LLM_MODELS[0]["name"]
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        for _ in range(answers):
+            metrics.count(metrics.CACHE_LOOKUPS, "exact", "miss")
+            metrics.answer_started()
+            metrics.first_token()
+            metrics.answer_finished(
+                model=model,
+                source="openai",
+                outcome="complete",
+                ttft=0.05,
+                inter_token=0.02,
+                duration=0.4,
+                prompt_tokens=12,
+                completion_tokens=20,
+            )
+            metrics.HTTP_REQUESTS.labels("v1/chat/completions", "POST", "200").inc()
+            metrics.HTTP_DURATION.labels("v1/chat/completions").observe(0.01)
+        best = min(best, (time.process_time() - started) / answers * 1e6)
+    return best
+
+
+def compare_metrics(args, env: dict, upstream: str, key: str, conversations: list[str]) -> None:
+    import statistics
+
+    results: dict[str, dict[str, list[float]]] = {mode: {"cpu": [], "ws_cpu": [], "rate": []} for mode in ("off", "on")}
+    for round_ in range(args.compare_metrics):
+        for mode in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+            samples = tempfile.mkdtemp(prefix="bench-metrics-")  # a fresh directory: no earlier run's files
+            flags = {"METRICS_ENABLED": "true" if mode == "on" else "false", "PROMETHEUS_MULTIPROC_DIR": samples}
+            web = WebProcesses(1, env | flags)
+            try:
+                asyncio.run(run_level(5, args, upstream, web.url, key, conversations, web.pids))  # warm-up
+                paths = asyncio.run(
+                    run_level(args.compare_level, args, upstream, web.url, key, conversations, web.pids)
+                )
+                rate = asyncio.run(saturation(args, web.url, key))
+            finally:
+                web.stop()
+            results[mode]["cpu"].append(paths[1].cpu_ms_per_answer)
+            results[mode]["ws_cpu"].append(paths[2].cpu_ms_per_answer)
+            results[mode]["rate"].append(rate)
+            print(f"  round {round_ + 1}, metrics {mode}: /v1 CPU {paths[1].cpu_ms_per_answer:.2f} ms/answer, "
+                  f"websocket {paths[2].cpu_ms_per_answer:.2f} ms/answer, saturation {rate:.1f} answers/s")  # fmt: skip
+    median = {mode: {k: statistics.median(v) for k, v in values.items()} for mode, values in results.items()}
+    for name, label in (("cpu", "/v1 web CPU per answer"), ("ws_cpu", "websocket web CPU per answer")):
+        off, on = median["off"][name], median["on"][name]
+        print(f"{label}: off {off:.2f} ms, on {on:.2f} ms: {100 * (on - off) / off:+.1f}% (target <= +2%)")
+    off, on = median["off"]["rate"], median["on"]["rate"]
+    print(f"saturation: off {off:.1f}, on {on:.1f} answers/s: {100 * (on - off) / off:+.1f}% (target >= -2%)")
+    work = metrics_work_per_answer()
+    share = 100 * work / 1000 / median["off"]["cpu"]
+    print(f"metrics work per answer: {work:.1f} us of CPU = {share:.2f}% of the web CPU per /v1 answer (target <= 2%)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,50,200,500")
@@ -235,10 +305,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="answers per client in the closed loop")
     parser.add_argument("--saturation-clients", type=int, default=64)
     parser.add_argument("--saturation-seconds", type=float, default=15)
+    parser.add_argument("--compare-metrics", type=int, default=0, help="rounds of metrics off against on, only")
+    parser.add_argument("--compare-level", type=int, default=50, help="concurrent streams of the comparison")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
 
     os.environ["DATABASE_URL"] = bench_database("genaisite_bench")
+    # Samples of this run's processes in a directory of their own, never the development server's var/metrics.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-")
     upstream_port, fast_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{upstream_port}/v1"
     models = [
@@ -262,10 +336,13 @@ def main() -> None:
     import django
 
     django.setup()
-    key, conversations = bench_accounts(max(*levels, 5), MODEL)
+    key, conversations = bench_accounts(max(*levels, args.compare_level, 5), MODEL)
     print(f"upstream: {args.tokens} tokens per answer at {args.rate:g} tokens/s; app: web processes + embedded stack")
     throughput = {}
     try:
+        if args.compare_metrics:
+            compare_metrics(args, env, upstream, key, conversations)
+            return
         for webs in [int(w) for w in args.webs.split(",")]:
             web = WebProcesses(webs, env)
             try:

@@ -34,7 +34,7 @@ from chat import llm, semantic_cache
 from chat.models import AnswerCacheEntry, Message
 from chat.rag.grounding import DocumentScope
 from chat.safety import guardrails
-from core import shared_redis
+from core import metrics, shared_redis
 from core.errors import ServiceError
 from documents.services import document_changed
 
@@ -125,6 +125,7 @@ def _fresh_entries():
 def lookup(user_id: int, key: str) -> Hit | None:
     """The user's live entry for ``key``, counted as a hit."""
     entry = _fresh_entries().filter(user_id=user_id, key=key).first()
+    metrics.count(metrics.CACHE_LOOKUPS, EXACT, "miss" if entry is None else "hit")
     if entry is None:
         return None
     _count_hit(entry.pk)
@@ -151,10 +152,13 @@ def semantic_lookup(plan: CachePlan, model: str, prompt: list[dict], sampling: d
     # without embedding anything.
     same = entries.filter(question=question).first() if plan.look_up else None
     if same is not None:
+        metrics.count(metrics.CACHE_LOOKUPS, SEMANTIC, "hit")
         _count_hit(same.pk)
         return _hit(same, EXACT), None
     probe = semantic_cache.probe(partition, question)
     entry = semantic_cache.nearest(probe, entries) if plan.look_up else None
+    if plan.look_up:
+        metrics.count(metrics.CACHE_LOOKUPS, SEMANTIC, "miss" if entry is None else "hit")
     if entry is None:
         return None, probe
     _count_hit(entry.pk)

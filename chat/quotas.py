@@ -19,6 +19,7 @@ from accounts.models import User
 from accounts.policies import policy_for
 from chat import llm
 from chat.rag.grounding import SOURCES_SHARE_OF_CONTEXT
+from core import metrics
 from core.errors import ServiceError
 
 # Too little left for even a short answer: refuse rather than start one that must stop after a word.
@@ -45,6 +46,7 @@ def next_reset(now: datetime | None = None) -> datetime:
 def exhausted(budget: int, now: datetime | None = None) -> ServiceError:
     now = now or timezone.now()
     reset = next_reset(now)
+    metrics.count(metrics.LIMIT_REFUSALS, "daily_tokens")
     return ServiceError(
         "quota_exceeded",
         f"You have used your {budget:,} tokens for today. The budget resets at {reset:%Y-%m-%d %H:%M} UTC.",

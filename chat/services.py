@@ -289,6 +289,7 @@ async def reply_start(
                 scope=opened.scope,
             ),
             output=output,
+            source=conversation.source,
         )
     )
     events = running.subscribe() if subscribe else None  # before any await, so no event can slip past
@@ -354,6 +355,7 @@ async def exchange_start(
             output=output,
             ground=ground,
             live=source != Conversation.Source.BATCH,
+            source=source,
         )
     )
     turn = Turn(

@@ -26,6 +26,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.utils import timezone
 from pgvector.psycopg import register_vector
 
+from core import metrics, tracing
 from documents import chunking, embeddings
 from documents.extraction import ExtractionFailed, extract_file
 from documents.models import Chunk, Document
@@ -122,6 +123,16 @@ class Attempt:
 
 def ingest(document_id: uuid.UUID | str) -> Attempt:
     """Run one ingestion attempt. Scheduling a retry is the caller's (the task's): this module never queues."""
+    with tracing.span("documents.ingest") as span, metrics.timer(metrics.INGESTION_DURATION):
+        attempt = _attempt(document_id)
+    outcome = "retry" if attempt.retry_in is not None else attempt.status
+    if span is not None:
+        span.set_attribute("genaisite.outcome", outcome)
+    metrics.count(metrics.INGESTIONS, metrics.bounded(outcome, metrics.INGESTION_OUTCOMES))
+    return attempt
+
+
+def _attempt(document_id: uuid.UUID | str) -> Attempt:
     document = claim(document_id)
     if document is None:
         return Attempt("skipped")
@@ -162,6 +173,7 @@ def _run_stages(document: Document) -> None:
     Chunk.objects.filter(document=document).delete()  # what an earlier, interrupted attempt left
     _embed(document, drafts)
     _finish(document, len(drafts), note=extracted.note)
+    metrics.count(metrics.INGESTION_CHUNKS, amount=len(drafts))
     logger.info(
         "ingested %s: %d chunks; extract %.2f s, chunk %.2f s, embed and store %.2f s (%.1f chunks/s)",
         document.pk,

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from accounts.models import User
+from core import metrics, tracing
 from documents import embeddings
 from documents.selectors import group_ids
 
@@ -115,6 +116,11 @@ def search(*, user: User, query: str, k: int = 5, document_ids: list[uuid.UUID] 
     query = query.strip()
     if not query:
         return []
+    with tracing.span("documents.search", k=k), metrics.timer(metrics.RETRIEVAL_DURATION):
+        return _search(user, query, k, document_ids)
+
+
+def _search(user: User, query: str, k: int, document_ids: list[uuid.UUID] | None) -> list[Hit]:
     vector = embeddings.embed_query(query)
     params = {
         "user": user.pk,

@@ -9,6 +9,8 @@ import redis
 from django.conf import settings
 from huey.contrib.djhuey import HUEY, on_startup, task
 
+from core import metrics
+
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_KEY = "worker-heartbeat"
@@ -32,6 +34,7 @@ def start_heartbeat() -> None:
         while True:
             try:
                 HUEY.put(HEARTBEAT_KEY, time.time())
+                metrics.count(metrics.WORKER_HEARTBEATS)
             except redis.RedisError as exc:
                 # The broker is restarting or unreachable: keep beating, so readiness recovers when it is back.
                 logger.warning("queue heartbeat not recorded: %s", exc)

@@ -7,7 +7,8 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts import views as account_views
 from batches import views as batch_views
 from chat import views as chat_views
-from genaisite import views
+from genaisite import usage_views, views
+from genaisite.metrics import metrics_view
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("accounts/", include("accounts.urls")),
     # Single sign-on (allauth's OpenID Connect flow; its own account pages are not mounted: ours above are used).
     path("accounts/", include("accounts.sso.urls")),
@@ -33,6 +35,9 @@ urlpatterns = [
     path("ml/", include("ml.urls")),
     path("tasks/", chat_views.tasks_page, name="tasks"),
     path("batches/", batch_views.batches_page, name="batches"),
+    path("usage/", usage_views.usage_page, name="usage"),
+    path("usage/mine/days.svg", usage_views.my_tokens_by_day, name="usage-mine-days"),
+    path("usage/mine/models.svg", usage_views.my_tokens_by_model, name="usage-mine-models"),
     path("api/v1/", include(api_v1)),
     path("v1/", include("chat.openai_compat.urls")),
     path("v1/", include("batches.urls")),

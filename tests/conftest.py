@@ -271,6 +271,14 @@ def _fresh_valkey(embedded_valkey):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _metrics_directory_removed_at_the_end():
+    """The test settings give each run a metrics directory of its own (genaisite/settings/test.py): not left behind."""
+    yield
+    if Path(settings.METRICS_DIR).name.startswith("genaisite-test-metrics-"):
+        shutil.rmtree(settings.METRICS_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _fresh_media_root():
     import shutil
 

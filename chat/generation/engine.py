@@ -19,7 +19,7 @@ from chat.generation.protocol import CHAT_EVENT, GenerationRequest, Outcome, con
 from chat.generation.recorder import Recorder
 from chat.models import Message
 from chat.rag import grounding
-from core import liveness
+from core import liveness, metrics, request_id, tracing
 from core.db import in_db_thread
 
 logger = logging.getLogger(__name__)
@@ -92,12 +92,14 @@ def start(request: GenerationRequest) -> Generation:
         raise PermissionError("A generation starts only from chat.admission.admit(); this request skipped it.")
     generation = Generation(request)
     _running[request.conversation_id] = generation
+    metrics.answer_started()
     liveness.keep_alive()  # its row names this process as the writer: keep the lease that says it is alive
     # A fresh context: the task must not inherit the caller's (a socket's) thread-sensitive executor, which ends
     # with the socket. The strong reference lives in _running until the task has saved its outcome.
-    generation.task = asyncio.create_task(
-        _run(generation), name=f"generation-{request.message_id}", context=contextvars.Context()
-    )
+    # Only the request id goes along, so its log lines name the request that started it.
+    context = contextvars.Context()
+    context.run(request_id.use, request_id.get())
+    generation.task = asyncio.create_task(_traced(generation), name=f"generation-{request.message_id}", context=context)
     return generation
 
 
@@ -129,6 +131,15 @@ async def request_stop(conversation_id: uuid.UUID) -> None:
 
 
 publish_closed = stop_control.publish_closed
+
+
+async def _traced(generation: Generation) -> None:
+    request = generation.request
+    attributes = {"gen_ai.request.model": request.model.name, "genaisite.source": request.source}
+    with tracing.span("llm.answer", **attributes) as span:
+        await _run(generation)
+        if span is not None and generation.outcome is not None:
+            span.set_attribute("genaisite.status", str(generation.outcome.status))
 
 
 async def _run(generation: Generation) -> None:
@@ -180,6 +191,7 @@ async def _run(generation: Generation) -> None:
         generation.finished.set()
         for queue in generation.subscribers:
             queue.put_nowait(None)
+        recorder.measure(generation.outcome)  # last: the subscribers are told first, whatever happens here
 
 
 async def _cite(answer: str, found: grounding.Grounding) -> list[dict]:

@@ -49,6 +49,8 @@ class GenerationRequest:
     # answer only its caller reads, whole (a batch line): a line that dies is run again from the start anyway, and
     # a 500-line batch would otherwise publish about 20 events and write a partial answer for each line.
     live: bool = True
+    # The entry point it came in by (a Conversation.Source value), for the metrics.
+    source: str = "chat"
 
     user_id = property(lambda self: self.admission.user.pk)
     model = property(lambda self: self.admission.model)

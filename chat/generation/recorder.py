@@ -14,6 +14,7 @@ from chat.generation.protocol import GenerationRequest, Outcome
 from chat.models import Message
 from chat.rag import grounding
 from chat.safety import guardrails
+from core import metrics
 from core.db import in_db_thread
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ class Recorder:
         self.generation = generation
         self.started = time.monotonic()
         self.first_token_at: float | None = None
+        self.last_token_at: float | None = None
+        self.relayed = 0  # pieces shown, for the mean gap between them
         self.last_flush = self.started
         self.flushing: asyncio.Task | None = None
         self.error: llm.LLMError | None = None
@@ -194,6 +197,8 @@ class Recorder:
         now = time.monotonic()
         if self.first_token_at is None:
             self.first_token_at = now
+            metrics.first_token()
+        self.last_token_at, self.relayed = now, self.relayed + 1
         offset = generation.length
         generation.parts.append(text)
         generation.length += len(text)
@@ -255,6 +260,32 @@ class Recorder:
         elif self.error is not None:
             result.status, result.error, result.error_code = Message.Status.FAILED, self.error.message, self.error.code
         return result
+
+    def measure(self, outcome: Outcome | None) -> None:
+        """The answer's numbers to the metrics, once it has ended (``None``: it ended in an error of ours)."""
+        request, first = self.generation.request, self.first_token_at
+        usage = outcome.usage if outcome is not None else None
+        gaps = self.relayed - 1
+        metrics.answer_finished(
+            model=request.model.name,
+            source=request.source,
+            outcome=_outcome_label(outcome),
+            ttft=first - self.started if first is not None else None,
+            inter_token=(self.last_token_at - first) / gaps if first is not None and gaps > 0 else None,
+            duration=time.monotonic() - self.started,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )
+
+
+def _outcome_label(outcome: Outcome | None) -> str:
+    if outcome is None:
+        return "failed"
+    if outcome.cached:
+        return "cache_hit"
+    if outcome.error_code == "output_blocked":
+        return "cut"
+    return {Message.Status.COMPLETE: "complete", Message.Status.STOPPED: "stopped"}.get(outcome.status, "failed")
 
 
 def _calls_tools(request: GenerationRequest) -> bool:

@@ -15,6 +15,7 @@ from accounts.models import User
 from chat.models import BlockedTopic, GuardrailEvent, Message, ModerationFlag
 from chat.safety import guardrails
 from chat.safety.redaction import redact
+from core import metrics
 from core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def record(
             author=user,
             guardrail_event=event,
         )
+    metrics.count(metrics.GUARDRAIL_DECISIONS, stage, guardrail, metrics.bounded(action, GuardrailEvent.Action.values))
     logger.info("guardrail %s/%s %s for user %s: %s", stage, guardrail, action, user and user.pk, reason)
     return event
 

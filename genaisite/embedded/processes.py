@@ -103,6 +103,10 @@ class ManagedProcess:
         if self._copier is not None:
             self._copier.join(2)
 
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()
 

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from accounts.services import initial_admin_ensure
+from core import metrics
 from documents.embeddings import health_url
 from genaisite.embedded import EmbeddedServiceError
 from genaisite.embedded import postgres as embedded_postgres
@@ -60,6 +61,8 @@ class Stack:
     # --- start ----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        # Samples left by the processes of an earlier run: their pids may be reused, and their gauges are stale.
+        metrics.directory_reset()
         if settings.EMBEDDED_LLM:
             self._start_llm()
         if settings.EMBEDDED_EMBEDDINGS:
@@ -93,7 +96,9 @@ class Stack:
         web = self._start_web()
         # Each child's state is on file before the web can answer /readyz.
         supervised = [*self.children, *([self.valkey] if self.valkey is not None else [])]
-        self.supervisor = Supervisor(supervised, self.write, state_file=settings.SUPERVISOR_STATE_FILE)
+        self.supervisor = Supervisor(
+            supervised, self.write, state_file=settings.SUPERVISOR_STATE_FILE, on_exit=metrics.process_dead
+        )
         self.supervisor.check()
         url = f"http://{settings.LISTEN_HOST}:{settings.LISTEN_PORT}"
         # /readyz trusts the state file only while it is fresh: it is rewritten while the web starts, and after.

@@ -34,12 +34,15 @@ class Supervisor:
         write: Callable[[str], None],
         clock=time.monotonic,
         state_file: Path | None = None,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self.children = children
         self.write = write
         self.clock = clock
         self.state_file = state_file  # where /readyz reads each child's state (the web process cannot see them)
         self.watches: dict[str, _Watch] = {}
+        # Told the pid of each child that died, before it is restarted (core.metrics: its live gauges stop counting).
+        self.on_exit = on_exit
 
     def _watch(self, child: ManagedProcess) -> _Watch:
         return self.watches.setdefault(child.name, _Watch(started_at=self.clock()))
@@ -56,6 +59,8 @@ class Supervisor:
                         watch.delay = FIRST_DELAY
                     continue
                 watch.restart_at = now + watch.delay
+                if self.on_exit is not None and child.pid is not None:
+                    self.on_exit(child.pid)
                 self.write(f"{child.name} exited unexpectedly with code {code}; restarting it in {watch.delay:.0f} s")
             elif now >= watch.restart_at:
                 self._restart(child, watch, now)

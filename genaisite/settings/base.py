@@ -239,6 +239,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: it counts the status the client gets, whatever a layer inside turned into a response.
+    "genaisite.metrics.request_metrics",
+    "genaisite.observability.request_context",
     "django.middleware.security.SecurityMiddleware",
     "genaisite.middleware.content_security_policy",
     # Before anything that reads the request, and outside everything whose errors it turns into JSON.
@@ -256,7 +259,12 @@ MIDDLEWARE = [
 ]
 
 # The OpenAI-compatible API (/v1/) is served by its own handler with this stack: see genaisite/middleware.py.
-MACHINE_API_MIDDLEWARE = ["genaisite.middleware.api_security_headers", "genaisite.api_input.ApiInputMiddleware"]
+MACHINE_API_MIDDLEWARE = [
+    "genaisite.metrics.request_metrics",
+    "genaisite.observability.request_context",
+    "genaisite.middleware.api_security_headers",
+    "genaisite.api_input.ApiInputMiddleware",
+]
 
 ROOT_URLCONF = "genaisite.urls"
 AUTHENTICATION_BACKENDS = ["accounts.authentication.SuspensionAwareBackend"]
@@ -435,14 +443,36 @@ LIVENESS_LEASE_SECONDS = env_int("LIVENESS_LEASE_SECONDS", 10, minimum=2, maximu
 # `serve` writes each child's state here (running, restarting) for /readyz.
 SUPERVISOR_STATE_FILE = DATA_DIR / "run" / "processes.json"
 
+# --- Metrics (docs/observability.md) ---------------------------------------------------------------------
+# Prometheus metrics of every process, exposed together at /metrics. Off: nothing is recorded (the bench compares).
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+# Where each process keeps its samples (prometheus-client's multiprocess mode); `serve` empties it at start.
+METRICS_DIR = env_path("PROMETHEUS_MULTIPROC_DIR", DATA_DIR / "metrics")
+# A bearer token /metrics asks for; unset, only direct loopback requests may read it.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
+# Optional OpenTelemetry spans (the packages are not in requirements.txt): on only when this is set.
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT")
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "genaisite")
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+# "json": one object a line with the request id, for a log shipper; "plain" for people at a terminal.
+LOG_FORMAT = env_choice("LOG_FORMAT", ["plain", "json"], "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    # Every line goes through the PII filter on its way out (GUARDRAIL_REDACT_PII).
-    "filters": {"redact_pii": {"()": "genaisite.log_redaction.RedactPII"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_pii"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "genaisite.observability.JsonFormatter"},
+    },
+    # Every line goes through the PII filter on its way out (GUARDRAIL_REDACT_PII), and gets the request id.
+    "filters": {
+        "redact_pii": {"()": "genaisite.log_redaction.RedactPII"},
+        "request_id": {"()": "genaisite.observability.RequestIdFilter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact_pii", "request_id"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

@@ -8,6 +8,7 @@ class FakeChild:
 
     def __init__(self, name: str) -> None:
         self.name, self.code, self.starts = name, None, 0
+        self.pid = 4000
 
     def exit_code(self):
         return self.code
@@ -15,6 +16,7 @@ class FakeChild:
     def start(self) -> None:
         self.starts += 1
         self.code = None
+        self.pid += 1
 
 
 def test_a_dead_child_is_restarted_after_a_doubling_backoff_and_the_others_are_left_alone():
@@ -52,3 +54,19 @@ def test_the_backoff_resets_once_a_child_has_stayed_up():
     now[0] += supervision.STABLE_AFTER
     supervisor.check()
     assert supervisor.watches["worker"].delay == supervision.FIRST_DELAY
+
+
+def test_it_reports_the_pid_of_a_dead_child_once_before_restarting_it():
+    now = [0.0]
+    worker, dead = FakeChild("worker"), []
+    supervisor = supervision.Supervisor([worker], lambda line: None, clock=lambda: now[0], on_exit=dead.append)
+    supervisor.check()
+    worker.code = -9
+    supervisor.check()
+    supervisor.check()  # still waiting out its backoff: not reported again
+    assert dead == [4000]
+    now[0] = supervisor.watches["worker"].restart_at
+    supervisor.check()
+    worker.code = 1
+    supervisor.check()
+    assert dead == [4000, 4001], "the restarted process is reported under its own pid"
