@@ -121,9 +121,7 @@ def test_a_question_is_edited_and_resent_as_a_branch_and_the_old_one_kept(fake_a
 
 
 @VIEWPORTS
-def test_keyboard_shortcuts_stop_search_and_are_listed_in_a_dialog(
-    fake_app, fake_llm, open_page, screenshot, viewport
-):
+def test_keyboard_shortcuts_stop_search_and_are_listed_in_a_dialog(fake_app, fake_llm, open_page, screenshot, viewport):
     in_orm_thread(lambda: make_user(username="keys"))
     page = open_page(fake_app, viewport)
     sign_in_by_keyboard(page, "keys")

@@ -39,7 +39,10 @@
     Chat.root.dataset.conversationId = created.id;
     history.pushState({ conversation: created.id }, "", Chat.urls.page(created.id));
     const picker = $("#new-preset");
-    if (picker) picker.disabled = true; // the conversation keeps the preset it started with
+    if (picker) { // the conversation keeps the preset it started with: nothing left to pick
+      picker.hidden = true;
+      Array.from(picker.labels).forEach(function (label) { label.hidden = true; });
+    }
     addToSidebar(created);
     Chat.conversationCreated();
     Chat.connect();
