@@ -6,7 +6,6 @@ overwritten: the earlier versions stay, and ``branch_select`` shows any of them 
 """
 
 import uuid
-from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -107,7 +106,7 @@ def branch_select(*, conversation: Conversation, message_id: object) -> uuid.UUI
     writing = Message.objects.filter(
         conversation=locked,
         status__in=message_rows.OPEN_STATUSES,
-        updated_at__gt=timezone.now() - finisher.STALE_AFTER - timedelta(seconds=1),
+        updated_at__gt=timezone.now() - finisher.STALE_AFTER,  # younger than that: its writer may be alive
     )
     if writing.exists():
         raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
