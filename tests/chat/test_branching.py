@@ -159,3 +159,24 @@ def test_the_service_refuses_to_switch_versions_while_an_answer_is_written(fake_
     with pytest.raises(branching.ServiceError) as refused:
         branching.branch_select(conversation=conversation, message_id=question.pk)
     assert refused.value.code == "busy"
+
+
+def test_the_migration_links_existing_messages_into_one_branch_ending_at_the_newest(fake_llm):
+    from importlib import import_module
+
+    from django.db import connection
+
+    link_existing = import_module("chat.migrations.0010_message_branches").LINK_EXISTING
+    conversation = services.conversation_create(owner=make_user(), model="fake-echo")
+    written = [
+        Message.objects.create(conversation=conversation, role=role, content=role)
+        for role in ("user", "assistant", "user", "assistant")
+    ]
+    with connection.cursor() as cursor:
+        for statement in link_existing:
+            cursor.execute(statement)
+    conversation.refresh_from_db()
+    assert conversation.current_leaf_id == written[-1].pk
+    parents = [Message.objects.get(pk=m.pk).parent_id for m in written]
+    assert parents == [None, *(m.pk for m in written[:-1])]
+    assert [m.pk for m in selectors.branch_list(conversation=conversation).messages] == [m.pk for m in written]
