@@ -15,7 +15,7 @@ from accounts.consumers import UserSocketMixin
 from accounts.models import ApiKey, ApiKeyScope
 from accounts.permissions import NotFound, can_chat, missing_scope
 from accounts.policies import policy_for
-from chat import admission, answer_cache, selectors, services
+from chat import admission, answer_cache, branching, selectors, services
 from chat.generation import engine, protocol
 from chat.models import Message
 from chat.serializers import conversation_data, message_data
@@ -28,6 +28,13 @@ logger = logging.getLogger(__name__)
 NOT_FOUND = 4404
 FORBIDDEN = 4403
 HISTORY_LIMIT = 500
+
+
+def _model_of(frame: dict) -> str | None:
+    model = frame.get("model")
+    if model is not None and not isinstance(model, str):
+        raise ServiceError("invalid_model", "'model' must be a model's name.", param="model")
+    return model or None
 
 
 class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
@@ -64,9 +71,12 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
 
     @in_db_thread
     def _history_rows(self) -> list[dict]:
-        messages = list(selectors.message_list(conversation=self.conversation))[-HISTORY_LIMIT:]
+        branch = selectors.branch_list(conversation=self.conversation)
         ratings = selectors.ratings_by_message(user=self.scope["user"], conversation=self.conversation)
-        return [message_data(message) | {"rating": ratings.get(message.pk)} for message in messages]
+        return [
+            message_data(message, branch.versions.get(message.pk)) | {"rating": ratings.get(message.pk)}
+            for message in branch.messages[-HISTORY_LIMIT:]
+        ]
 
     async def _history(self) -> dict:
         messages = await self._history_rows()
@@ -96,26 +106,58 @@ class ChatConsumer(UserSocketMixin, AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def receive_json(self, content: dict, **kwargs) -> None:
-        kind = content.get("type")
+        handler = self.FRAMES.get(content.get("type"))
         try:
-            if kind == "send":
-                if content.get("model") is not None and not isinstance(content["model"], str):
-                    raise ServiceError("invalid_model", "'model' must be a model's name.", param="model")
-                if content.get("preset"):
-                    await self._choose_preset(content["preset"])
-                await services.reply_start(
-                    caller=admission.Caller(user=self.scope["user"], api_key=self.scope.get("api_key")),
-                    conversation=self.conversation,
-                    content=content.get("content"),
-                    model=content.get("model") or None,
-                    cache=answer_cache.parse_choice(content.get("cache")),
-                )
-            elif kind == "stop":
-                await services.reply_stop(conversation=self.conversation)
-            else:
-                await self.send_error("unknown_type", 'Unknown frame type; send {"type": "send"} or "stop".')
+            if handler is None:
+                raise ServiceError("unknown_type", f"Unknown frame type; send one of {sorted(self.FRAMES)}.")
+            await handler(self, content)
         except ServiceError as exc:
             await self.send_error(exc.code, exc.message, exc.retry_after, field=exc.param)
+
+    def _caller(self) -> admission.Caller:
+        return admission.Caller(user=self.scope["user"], api_key=self.scope.get("api_key"))
+
+    async def _send(self, frame: dict) -> None:
+        if frame.get("preset"):
+            await self._choose_preset(frame["preset"])
+        await services.reply_start(
+            caller=self._caller(),
+            conversation=self.conversation,
+            content=frame.get("content"),
+            model=_model_of(frame),
+            cache=answer_cache.parse_choice(frame.get("cache")),
+        )
+
+    async def _regenerate(self, frame: dict) -> None:
+        await branching.reply_regenerate(
+            caller=self._caller(),
+            conversation=self.conversation,
+            message_id=frame.get("message_id"),
+            model=_model_of(frame),
+        )
+
+    async def _edit(self, frame: dict) -> None:
+        await branching.reply_edit(
+            caller=self._caller(),
+            conversation=self.conversation,
+            message_id=frame.get("message_id"),
+            content=frame.get("content"),
+            model=_model_of(frame),
+            cache=answer_cache.parse_choice(frame.get("cache")),
+        )
+
+    async def _select(self, frame: dict) -> None:
+        await in_db_thread(branching.branch_select)(conversation=self.conversation, message_id=frame.get("message_id"))
+        # Every tab on the conversation shows the branch now continued, so none sends into one it does not show.
+        await self.channel_layer.group_send(self.group, {"type": "chat.branch"})
+
+    async def _stop(self, frame: dict) -> None:
+        await services.reply_stop(conversation=self.conversation)
+
+    FRAMES = {"send": _send, "regenerate": _regenerate, "edit": _edit, "select": _select, "stop": _stop}
+
+    async def chat_branch(self, message: dict) -> None:
+        await self.send_json(await self._history())
 
     async def _choose_preset(self, preset: object) -> None:
         """A first message may name the preset the conversation runs on (it keeps it afterwards)."""

@@ -8,12 +8,13 @@ uses the ORM. Runs on worker threads (``chat.services.in_db_thread``).
 
 import json
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection
 from django.utils import timezone
 
-from chat import quotas
+from chat import branches, quotas
 from chat.quotas import Hold
 from core import liveness
 
@@ -21,7 +22,7 @@ OPEN_STATUSES = ("pending", "streaming")
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, model, usage_estimated, finish_reason, error, sources, "
-    "reserved_tokens, writer, tool_calls, tool_call_id, created_at, updated_at"
+    "reserved_tokens, writer, tool_calls, tool_call_id, parent_id, created_at, updated_at"
 )
 INTERRUPTED = "The answer was interrupted (the server restarted)."
 
@@ -38,18 +39,28 @@ def _message_row(
     writer: str = "",
     tool_calls: list[dict] | None = None,
     tool_call_id: str = "",
+    parent_id: uuid.UUID | None = None,
 ):
     calls = json.dumps(tool_calls or [])
     return [
         *(message_id, conversation_id, role, content, status, model, False, "", "", "[]", reserved, writer),
-        *(calls, tool_call_id, at, at),
+        *(calls, tool_call_id, parent_id, at, at),
     ]
 
 
-def _pending_answer_row(answer_id, conversation_id, model: str, at: datetime, reserved_tokens: int) -> list:
+def _pending_answer_row(answer_id, conversation_id, model: str, at: datetime, reserved_tokens: int, parent_id) -> list:
     """The assistant's row before its first token, holding the quota reserved for it, written by this process."""
     return _message_row(
-        answer_id, conversation_id, "assistant", "", "pending", model, at, reserved_tokens, liveness.PROCESS_ID
+        answer_id,
+        conversation_id,
+        "assistant",
+        "",
+        "pending",
+        model,
+        at,
+        reserved_tokens,
+        liveness.PROCESS_ID,
+        parent_id=parent_id,
     )
 
 
@@ -75,29 +86,56 @@ def exchange_insert(
     """A new conversation with its messages and a pending answer, in one statement."""
     now = timezone.now()
     title = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")[:80]
+    ids = [uuid.uuid4() for _ in messages]
     rows = [
-        # Distinct, increasing timestamps keep the order of messages written in the same instant.
+        # Distinct, increasing timestamps keep the order of messages written in the same instant; each message
+        # follows the one before it (one branch: the caller sent the whole history).
         _message_row(
-            *(uuid.uuid4(), conversation_id, m["role"], m["content"], "complete", "", now + timedelta(microseconds=i)),
+            *(ids[i], conversation_id, m["role"], m["content"], "complete", "", now + timedelta(microseconds=i)),
             tool_calls=m.get("tool_calls"),
             tool_call_id=m.get("tool_call_id", ""),
+            parent_id=ids[i - 1] if i else None,
         )
         for i, m in enumerate(messages)
     ]
-    rows.append(
-        _pending_answer_row(answer_id, conversation_id, model, now + timedelta(microseconds=len(rows)), reserved_tokens)
-    )
+    at = now + timedelta(microseconds=len(rows))
+    rows.append(_pending_answer_row(answer_id, conversation_id, model, at, reserved_tokens, ids[-1] if ids else None))
     with connection.cursor() as cursor:
         _insert_messages(
             cursor,
             # An OpenAI-style request brings its whole prompt: no retrieval of our own (documents_mode 'none').
             before="WITH conversation AS ("
             " INSERT INTO chat_conversation"
-            " (id, owner_id, title, model, source, archived, documents_mode, preset_revision_id, created_at,"
-            " updated_at) VALUES (%s, %s, %s, %s, %s, false, 'none', %s, %s, %s))",
-            before_params=[conversation_id, owner_id, title, model, source, preset_revision_id, now, now],
+            " (id, owner_id, title, model, source, archived, documents_mode, preset_revision_id, current_leaf_id,"
+            " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, false, 'none', %s, %s, %s, %s))",
+            before_params=[conversation_id, owner_id, title, model, source, preset_revision_id, answer_id, now, now],
             rows=rows,
         )
+
+
+LEAF = "leaf"  # a new question follows the conversation's current leaf (a plain send)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a turn goes in the conversation's tree: after the current leaf (a send), after a given message (an
+    edited question becomes a sibling of the original: it follows the same message), or as another answer to an
+    existing question (regenerate: no new question is written)."""
+
+    after: uuid.UUID | str | None = LEAF  # LEAF, a message id, or None for the root
+    reply_to: uuid.UUID | None = None  # then ``after`` is that question's own parent
+
+
+AFTER_LEAF = Placement()
+
+
+@dataclass
+class OpenedRows:
+    title: str
+    turns: list[dict]  # what the model is told: the branch up to the question, the question last
+    question_id: uuid.UUID
+    question_parent_id: uuid.UUID | None  # for a new question (a send or an edit): the message it follows
+    versions: dict = field(default_factory=dict)  # question and answer id → their versions' ids, oldest first
 
 
 def turn_open(
@@ -109,47 +147,63 @@ def turn_open(
     model: str,
     busy_since: datetime,
     reserved_tokens: int = 0,
-) -> tuple[str, list[dict]] | None:
-    """Lock the conversation, refuse if an answer is open, add the user's message and a pending answer.
+    place: Placement = AFTER_LEAF,
+) -> OpenedRows | None:
+    """Lock the conversation, refuse if an answer is open, add the user's message (unless the turn answers an
+    existing question again) and a pending answer, which becomes the conversation's current leaf.
 
-    Returns (title, earlier turns as prompt messages), or None when an answer is still being written. Must run in a
-    transaction (the row lock is what makes one-answer-at-a-time hold across tabs and processes).
+    Returns None when an answer is still being written. Must run in a transaction (the row lock is what makes
+    one-answer-at-a-time hold across tabs and processes).
     """
     with connection.cursor() as cursor:
-        # The open answers' writers; '' for one too young to judge (its writer may not have renewed its lease yet).
-        cursor.execute(
-            "SELECT c.title, ARRAY(SELECT CASE WHEN m.created_at > %s THEN '' ELSE m.writer END FROM chat_message m"
-            " WHERE m.conversation_id = c.id AND m.role = 'assistant' AND m.status IN ('pending', 'streaming')"
-            " AND m.updated_at > %s) FROM chat_conversation c WHERE c.id = %s FOR UPDATE OF c",
-            [timezone.now() - timedelta(seconds=liveness.lease_seconds()), busy_since, conversation_id],
-        )
-        row = cursor.fetchone()
-        if row is None:
-            raise LookupError(conversation_id)
-        title, writers = row
-        if writers and (not all(writers) or liveness.dead(set(writers)) != set(writers)):
-            return None  # an answer is being written, by a process that is alive
-        if writers:
-            dead_answers_close(conversation_id=conversation_id, writers=list(set(writers)))
-        cursor.execute(
-            # Hidden messages (by a moderator) are no longer part of what the model is told.
-            "SELECT role, content FROM chat_message WHERE conversation_id = %s AND content <> '' AND hidden_at IS NULL"
-            " AND (role = 'user' OR (role = 'assistant' AND status IN ('complete', 'stopped'))) ORDER BY created_at",
-            [conversation_id],
-        )
-        history = [{"role": role, "content": text} for role, text in cursor.fetchall()]
+        opened = _lock_conversation(cursor, conversation_id, busy_since)
+        if opened is None:
+            return None
+        title, leaf = opened
+        anchor = place.reply_to or (leaf if place.after == LEAF else place.after)
+        history = branches.path_turns(cursor, conversation_id=conversation_id, message_id=anchor) if anchor else []
         now = timezone.now()
-        rows = [
-            _message_row(user_message_id, conversation_id, "user", content, "complete", "", now),
-            _pending_answer_row(answer_id, conversation_id, model, now + timedelta(microseconds=1), reserved_tokens),
-        ]
+        rows, question_id, question_parent = [], place.reply_to, place.after
+        if question_id is None:
+            question_id, question_parent = user_message_id, anchor
+            rows.append(
+                _message_row(question_id, conversation_id, "user", content, "complete", "", now, parent_id=anchor)
+            )
+            history.append({"role": "user", "content": content})
+        at = now + timedelta(microseconds=1)
+        rows.append(_pending_answer_row(answer_id, conversation_id, model, at, reserved_tokens, question_id))
         _insert_messages(
             cursor,
-            before="WITH touched AS (UPDATE chat_conversation SET updated_at = %s WHERE id = %s)",
-            before_params=[now, conversation_id],
+            before="WITH touched AS (UPDATE chat_conversation SET updated_at = %s, current_leaf_id = %s WHERE id = %s)",
+            before_params=[now, answer_id, conversation_id],
             rows=rows,
         )
-    return title, [*history, {"role": "user", "content": content}]
+        versions = branches.versions(cursor, [question_id, answer_id])
+    return OpenedRows(title, history, question_id, question_parent, versions)
+
+
+def _lock_conversation(cursor, conversation_id: uuid.UUID, busy_since: datetime) -> tuple[str, uuid.UUID] | None:
+    """(title, current leaf) with the conversation locked, closing answers whose writer died; None while a live
+    process is writing an answer. A conversation whose messages predate branching has no leaf: its newest message
+    is the end of its one branch."""
+    # The open answers' writers; '' for one too young to judge (its writer may not have renewed its lease yet).
+    cursor.execute(
+        "SELECT c.title, COALESCE(c.current_leaf_id, (SELECT m.id FROM chat_message m WHERE m.conversation_id = c.id"
+        " ORDER BY m.created_at DESC, m.id DESC LIMIT 1)),"
+        " ARRAY(SELECT CASE WHEN m.created_at > %s THEN '' ELSE m.writer END FROM chat_message m"
+        " WHERE m.conversation_id = c.id AND m.role = 'assistant' AND m.status IN ('pending', 'streaming')"
+        " AND m.updated_at > %s) FROM chat_conversation c WHERE c.id = %s FOR UPDATE OF c",
+        [timezone.now() - timedelta(seconds=liveness.lease_seconds()), busy_since, conversation_id],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError(conversation_id)
+    title, leaf, writers = row
+    if writers and (not all(writers) or liveness.dead(set(writers)) != set(writers)):
+        return None  # an answer is being written, by a process that is alive
+    if writers:
+        dead_answers_close(conversation_id=conversation_id, writers=list(set(writers)))
+    return title, leaf
 
 
 def conversation_dead_answers_close(conversation_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:

@@ -34,6 +34,10 @@ class Conversation(models.Model):
     preset_revision = models.ForeignKey(
         "presets.PresetRevision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The last message of the branch being shown and continued: messages form a tree (regenerating an answer or
+    # editing a question adds a sibling), and the history sent to the model is the path from the root to this leaf.
+    # Null for a conversation without messages (or whose messages predate branching, see chat.selectors).
+    current_leaf = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -63,6 +67,9 @@ class Message(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # The message this one follows: a question follows an answer (null for the first question), an answer its
+    # question. Messages sharing a parent are versions of one another (regenerated answers, edited questions).
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     role = models.CharField(max_length=10, choices=Role.choices)
     content = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETE)

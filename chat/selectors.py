@@ -1,6 +1,7 @@
 """Reads for chat."""
 
 import uuid
+from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.utils import timezone
@@ -8,7 +9,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.permissions import access_owned
 from accounts.policies import policy_for
-from chat import llm, quotas
+from chat import branches, llm, quotas
 from chat.models import Conversation, DailyUsage, Message, MessageRating
 
 
@@ -41,7 +42,25 @@ def conversation_list(*, user: User, q: str = "", archived: bool | None = None) 
 
 
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
+    """Every message, all branches (an export keeps them all: ``parent_id`` rebuilds the tree)."""
     return conversation.messages.order_by("created_at")
+
+
+@dataclass
+class Branch:
+    messages: list[Message]  # root first
+    versions: dict  # message id → its versions' ids, oldest first
+
+
+def branch_list(*, conversation: Conversation) -> Branch:
+    """The messages on the branch being shown (root to ``current_leaf``), with the versions of each. A conversation
+    without a leaf predates branching, or its messages were written around the services: one branch of them all."""
+    leaf = Conversation.objects.filter(pk=conversation.pk).values_list("current_leaf_id", flat=True).first()
+    if leaf is None:
+        return Branch(list(message_list(conversation=conversation)), {})
+    ids, versions = branches.branch_versions(conversation_id=conversation.pk, leaf_id=leaf)
+    by_id = Message.objects.in_bulk(ids)
+    return Branch([by_id[pk] for pk in ids if pk in by_id], versions)
 
 
 def ratings_by_message(*, user: User, conversation: Conversation) -> dict:
@@ -84,7 +103,7 @@ def usage_summary(*, user: User) -> dict:
 
 def conversation_markdown(*, conversation: Conversation) -> str:
     lines = [f"# {conversation.title or 'Untitled conversation'}", "", f"Model: {conversation.model}", ""]
-    for message in message_list(conversation=conversation):
+    for message in branch_list(conversation=conversation).messages:  # the branch being shown, as it reads
         heading = {"user": "You", "assistant": "Assistant", "system": "System"}[message.role]
         suffix = "" if message.status == Message.Status.COMPLETE else f" ({message.status})"
         text = "_(hidden by a moderator)_" if message.hidden_at else message.content or "_(no text)_"

@@ -17,10 +17,13 @@ def _iso(value) -> str | None:
 HIDDEN_TEXT = "This message was hidden by a moderator."
 
 
-def message_data(message: Message) -> dict:
+def message_data(message: Message, versions: list | None = None) -> dict:
+    """``versions``: the ids of the message's versions, oldest first (chat.branches); itself alone by default."""
     hidden = message.hidden_at is not None
     return {
         "id": str(message.pk),
+        "parent_id": str(message.parent_id) if message.parent_id else None,
+        "versions": [str(pk) for pk in versions] if versions else [str(message.pk)],
         "role": message.role,
         # A hidden message keeps its text in the database for the record, but no client gets it any more.
         "content": "" if hidden else message.content,
@@ -65,6 +68,7 @@ def conversation_data(conversation: Conversation) -> dict:
         "archived": conversation.archived,
         "documents_mode": conversation.documents_mode,
         "preset": preset_data(conversation),
+        "current_leaf_id": str(conversation.current_leaf_id) if conversation.current_leaf_id else None,
         "created_at": _iso(conversation.created_at),
         "updated_at": _iso(conversation.updated_at),
     }
@@ -75,6 +79,8 @@ class MessageSerializer(serializers.ModelSerializer):
         model = Message
         fields = [
             "id",
+            "parent_id",
+            "versions",
             "role",
             "content",
             "hidden",
@@ -93,6 +99,15 @@ class MessageSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    parent_id = serializers.UUIDField(
+        read_only=True, allow_null=True, help_text="The message this one follows (null for the first question)."
+    )
+    versions = serializers.ListField(
+        child=serializers.UUIDField(),
+        read_only=True,
+        help_text="This message and its alternatives (regenerated answers, edited questions), oldest first; "
+        "PUT …/branch/ with one of them shows that version.",
+    )
     hidden = serializers.BooleanField(read_only=True, help_text="Hidden by a moderator: content and sources withheld.")
     cached = serializers.ChoiceField(
         choices=["exact"],
@@ -102,7 +117,7 @@ class MessageSerializer(serializers.ModelSerializer):
     )
 
     def to_representation(self, instance: Message) -> dict:
-        return message_data(instance)
+        return message_data(instance, self.context.get("versions", {}).get(instance.pk))
 
 
 class ConversationPresetSerializer(serializers.Serializer):
@@ -116,11 +131,19 @@ class ConversationPresetSerializer(serializers.Serializer):
 
 class ConversationSerializer(serializers.ModelSerializer):
     preset = ConversationPresetSerializer(read_only=True, allow_null=True, help_text="null: no preset.")
+    current_leaf_id = serializers.UUIDField(
+        read_only=True,
+        allow_null=True,
+        help_text="The last message of the branch shown and continued (regenerating or editing branches off).",
+    )
 
     class Meta:
         model = Conversation
-        fields = ["id", "title", "model", "source", "archived", "documents_mode", "preset", "created_at", "updated_at"]
-        read_only_fields = ["id", "source", "preset", "created_at", "updated_at"]
+        fields = [
+            *("id", "title", "model", "source", "archived", "documents_mode", "preset", "current_leaf_id"),
+            *("created_at", "updated_at"),
+        ]
+        read_only_fields = ["id", "source", "preset", "current_leaf_id", "created_at", "updated_at"]
 
     def to_representation(self, instance: Conversation) -> dict:
         return conversation_data(instance)

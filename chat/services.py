@@ -3,7 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -142,12 +142,12 @@ class Turn:
     user_message: Message
     assistant_message: Message
     prompt: list[dict]
+    versions: dict = field(default_factory=dict)  # message id → its versions' ids (chat.branches.versions)
 
 
 @dataclass
 class OpenedTurn:
-    title: str
-    turns: list[dict]
+    rows: message_rows.OpenedRows
     scope: grounding.DocumentScope | None
     web_allowed: bool
 
@@ -166,6 +166,7 @@ def _turn_opener(
     model: str,
     system: dict,
     preset: PresetUse | None,
+    place: message_rows.Placement,
 ) -> Callable[[], admission.Opened]:
     """Records the turn inside the admission's transaction, so a refused hold leaves no half-written turn."""
     user_message_id, answer_id = ids
@@ -179,18 +180,18 @@ def _turn_opener(
                 content=content,
                 model=model,
                 busy_since=timezone.now() - finisher.STALE_AFTER,
+                place=place,
             )
         except LookupError:
             raise ServiceError("not_found", "This conversation no longer exists.", status=404) from None
         if opened is None:
             raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
-        title, turns = opened
         scope = grounding.document_scope(conversation, user, preset.knowledge if preset else None)
         return admission.Opened(
-            prompt=[system, *turns],
+            prompt=[system, *opened.turns],
             grounded=scope is not None or bool(_links(content, preset)),
             on_hold=lambda hold: message_rows.answer_hold(message_id=answer_id, tokens=hold.tokens),
-            details=OpenedTurn(title, turns, scope, can_fetch_web(user)),
+            details=OpenedTurn(opened, scope, can_fetch_web(user)),
         )
 
     return open_turn
@@ -220,9 +221,11 @@ async def reply_start(
     cache: bool | None = None,
     cache_control: str = "",
     output_format: structured.OutputFormat | None = None,
+    place: message_rows.Placement = message_rows.AFTER_LEAF,
 ) -> Reply:
     """Admit and record the user's message, then start the answer. Returns at once; the answer streams in its own
-    task. ``output_format``: the answer must be JSON (of a schema), checked before it is shown."""
+    task. ``output_format``: the answer must be JSON (of a schema), checked before it is shown. ``place``: where
+    the turn goes in the conversation's tree (chat.branching: regenerate, edit); after the current leaf by default."""
     text = validate_content(content)
     if engine.running_in(conversation.pk) is not None:  # the common case, answered without the database
         raise ServiceError("busy", "An answer is still being written; wait for it or stop it.", status=409)
@@ -249,23 +252,13 @@ async def reply_start(
             model=config.name,
             system=system,
             preset=preset,
+            place=place,
         ),
     )
     opened: OpenedTurn = admitted.opened.details
-    title, turns, urls = opened.title, opened.turns, _links(text, preset)
-    now = timezone.now()
-    turn = Turn(
-        user_message=Message(id=ids[0], conversation_id=conversation.pk, role="user", content=text, created_at=now),
-        assistant_message=Message(
-            id=ids[1],
-            conversation_id=conversation.pk,
-            role="assistant",
-            status="pending",
-            model=config.name,
-            created_at=now,
-        ),
-        prompt=admitted.prompt,
-    )
+    rows = opened.rows
+    title, turns, urls = rows.title, rows.turns, _links(text, preset)
+    turn = _turn(conversation, rows, text, ids[1], config.name, admitted.prompt)
     running = engine.start(
         protocol.GenerationRequest(
             admission=admitted,
@@ -297,6 +290,28 @@ async def reply_start(
     return Reply(turn, running, events)
 
 
+def _turn(conversation: Conversation, rows: message_rows.OpenedRows, text: str, answer_id, model: str, prompt) -> Turn:
+    now = timezone.now()
+    question = Message(
+        id=rows.question_id,
+        conversation_id=conversation.pk,
+        parent_id=rows.question_parent_id,
+        role="user",
+        content=text,
+        created_at=now,
+    )
+    answer = Message(
+        id=answer_id,
+        conversation_id=conversation.pk,
+        parent_id=rows.question_id,
+        role="assistant",
+        status="pending",
+        model=model,
+        created_at=now,
+    )
+    return Turn(question, answer, prompt, versions=rows.versions)
+
+
 async def _conversation_preset(user: User, conversation: Conversation) -> PresetUse | None:
     """The preset revision the conversation started with, as this user may use it now."""
     if conversation.preset_revision_id is None:
@@ -305,10 +320,11 @@ async def _conversation_preset(user: User, conversation: Conversation) -> Preset
 
 
 def started_event(turn: Turn) -> dict:
+    versions = turn.versions
     return {
         "type": "started",
-        "user_message": message_data(turn.user_message),
-        "message": message_data(turn.assistant_message),
+        "user_message": message_data(turn.user_message, versions.get(turn.user_message.pk)),
+        "message": message_data(turn.assistant_message, versions.get(turn.assistant_message.pk)),
     }
 
 

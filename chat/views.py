@@ -1,4 +1,6 @@
-"""The chat pages. The page is rendered here; the conversation itself lives on the websocket (static/js/chat.js)."""
+"""The chat pages. The page is rendered here; the conversation itself lives on the websocket (static/js/chat/)."""
+
+import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,14 +18,13 @@ from documents.selectors import document_list
 from presets.selectors import preset_list, readable_knowledge
 
 SIDEBAR_SIZE = 50
+PLACEHOLDER_ID = uuid.UUID(int=0)
 
 
 @login_required
 @require_GET
 def chat_home(request: HttpRequest) -> HttpResponse:
-    latest = selectors.conversation_list(user=request.user, archived=False).first()
-    if latest is not None:
-        return redirect("chat:conversation", conversation_id=latest.pk)
+    """A new conversation, ready to type in: it is created with its first message (static/js/chat/composer.js)."""
     return render(request, "chat/chat.html", _context(request, None))
 
 
@@ -59,6 +60,10 @@ def _context(request: HttpRequest, conversation: Conversation | None) -> dict:
         "presets": preset_list(user=request.user),
         "documents_modes": Conversation.DocumentsMode.choices,
         "preset_documents": _preset_documents(request, conversation),
+        # Pages build per-conversation URLs from {% url %} with this id in place of the real one (a new
+        # conversation's id is known only once it is created).
+        "placeholder_id": PLACEHOLDER_ID,
+        "socket_url": f"/ws/chat/{PLACEHOLDER_ID}/",  # chat/routing.py: Channels routes are not reversible
     }
 
 

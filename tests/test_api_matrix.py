@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from accounts.api.routes import is_legacy
 from accounts.models import ApiKey, Role
 from chat import services as chat_services
-from chat.models import LabelSet, Message
+from chat.models import Conversation, LabelSet, Message
 from documents.models import Document
 from presets import services as preset_services
 from tests.factories import key_client, make_batch, make_key, make_user, session_client
@@ -54,6 +54,14 @@ def _batch_objects_of(user) -> dict:
     return {"batch_file": batch.input_file_id, "batch": batch.id}
 
 
+def _exchange_in(conversation) -> dict:
+    """A question and its answer, on the conversation's branch (what regenerate, edit and branch act on)."""
+    question = Message.objects.create(conversation=conversation, role="user", content="a question")
+    answer = Message.objects.create(conversation=conversation, role="assistant", content="an answer", parent=question)
+    Conversation.objects.filter(pk=conversation.pk).update(current_leaf=answer)
+    return {"question": question.pk, "answer": answer.pk}
+
+
 def _objects_of(user) -> dict:
     # A viewer cannot create keys or upload, but may hold both from before a demotion: create them as a member.
     role, user.role = user.role, Role.MEMBER
@@ -61,7 +69,7 @@ def _objects_of(user) -> dict:
     objects = {
         "key": _a_key_of(user),
         "conversation": conversation.pk,
-        "answer": Message.objects.create(conversation=conversation, role="assistant", content="an answer").pk,
+        **_exchange_in(conversation),
         "document": _a_document_of(user),
         "failed_document": _a_document_of(user, Document.Status.FAILED),
         "label_set": LabelSet.objects.create(owner=user, name=f"set-{uuid.uuid4().hex[:8]}", labels=["a", "b"]).pk,
@@ -78,6 +86,19 @@ def build_world(caller) -> World:
     # Anonymous callers own nothing; any id will do, the answer is 401.
     world.own = dict(world.foreign) if caller is None else _objects_of(caller)
     return world
+
+
+@dataclass(frozen=True)
+class FromWorld:
+    """A body value that depends on the objects made for the test (an id of the caller's own message)."""
+
+    get: Callable[[World], object]
+
+
+def _value(value, world: World):
+    if isinstance(value, FromWorld):
+        return value.get(world)
+    return value() if callable(value) else value
 
 
 @dataclass
@@ -190,6 +211,33 @@ CASES = [
             transactional=True,
         )
         for which, ok in (("own", 201), ("foreign", 404))
+    ],
+    *[
+        Case(
+            MESSAGES + "<uuid:message_id>/" + action + "/",
+            "post",
+            lambda w, which=which, action=action: (
+                f"/api/v1/conversations/{getattr(w, which)['conversation']}/messages/"
+                f"{getattr(w, which)['answer' if action == 'regenerate' else 'question']}/{action}/"
+            ),
+            everyone(ok),
+            {"content": "again"} if action == "edit" else None,
+            which,
+            transactional=True,
+        )
+        for action in ("regenerate", "edit")
+        for which, ok in (("own", 201), ("foreign", 404))
+    ],
+    *[
+        Case(
+            CONVERSATION + "branch/",
+            "put",
+            conversation_path(which, "branch/"),
+            everyone(ok),
+            {"message_id": FromWorld(lambda w, which=which: str(getattr(w, which)["question"]))},
+            which,
+        )
+        for which, ok in (("own", 200), ("foreign", 404))
     ],
     Case("api/v1/usage/", "get", lambda w: "/api/v1/usage/", everyone(200)),
     *[
@@ -434,7 +482,7 @@ def check(case: Case, caller: str) -> None:
     user = None if caller == ANONYMOUS else make_user(caller)
     world = build_world(user)
     request = getattr(client_for(case, user), case.method)
-    body = {name: value() if callable(value) else value for name, value in (case.body or {}).items()}
+    body = {name: _value(value, world) for name, value in (case.body or {}).items()}
     response = request(case.path(world), data=body, format=case.format) if body else request(case.path(world))
     assert response.status_code == case.expected[caller], response.content[:300]
     if response.status_code >= 400:

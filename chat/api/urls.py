@@ -1,5 +1,5 @@
 from accounts.api.routes import api_path
-from chat.api import tasks, views
+from chat.api import branches, tasks, views
 
 urlpatterns = [
     *api_path("conversations/", views.ConversationListCreateView.as_view(), name="api-conversations"),
@@ -14,6 +14,19 @@ urlpatterns = [
         "conversations/<uuid:conversation_id>/messages/",
         views.MessageListCreateView.as_view(),
         name="api-conversation-messages",
+    ),
+    *api_path(
+        "conversations/<uuid:conversation_id>/messages/<uuid:message_id>/regenerate/",
+        branches.RegenerateView.as_view(),
+        name="api-message-regenerate",
+    ),
+    *api_path(
+        "conversations/<uuid:conversation_id>/messages/<uuid:message_id>/edit/",
+        branches.EditView.as_view(),
+        name="api-message-edit",
+    ),
+    *api_path(
+        "conversations/<uuid:conversation_id>/branch/", branches.BranchView.as_view(), name="api-conversation-branch"
     ),
     *api_path(
         "messages/<uuid:message_id>/rating/",

@@ -175,7 +175,10 @@ class MessageListCreateView(AsyncAPIView):
             "{'name', 'schema'}}. The answer is checked against it before it is shown; 422 if the model fails twice.",
         )
 
-    @extend_schema(responses=MessageSerializer(many=True), summary="A conversation's messages, oldest first")
+    @extend_schema(
+        responses=MessageSerializer(many=True),
+        summary="The messages of the conversation's current branch, oldest first (each with its versions)",
+    )
     async def get(self, request: Request, conversation_id: str) -> Response:
         return await in_db_thread(_message_page)(request, conversation_id, self)
 
@@ -204,31 +207,37 @@ class MessageListCreateView(AsyncAPIView):
             cache_control=request.headers.get("Cache-Control", ""),
             output_format=structured.parse_response_format(data.validated_data["response_format"]),
         )
-        running, events = reply.generation, reply.events
-        if data.validated_data["stream"]:
-            response = StreamingHttpResponse(_sse(running, events), content_type="text/event-stream")
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"  # let proxies pass events through as they come
-            return await answer_cache.with_cache_header(response, running)
-        running.unsubscribe(events)
-        await running.finished.wait()
-        message = await in_db_thread(Message.objects.get)(pk=reply.turn.assistant_message.pk)
-        body = MessageSerializer(message).data
-        if message.status == Message.Status.FAILED:
-            outcome = running.outcome
-            code = outcome.error_code if outcome else "failed"
-            failed = (
-                status.HTTP_422_UNPROCESSABLE_ENTITY if code == structured.FAILED_CODE else status.HTTP_502_BAD_GATEWAY
-            )
-            return Response({"error": {"code": code, "message": message.error}, "message": body}, status=failed)
-        return await answer_cache.with_cache_header(Response(body, status=status.HTTP_201_CREATED), running)
+        return await answer_response(reply, stream=data.validated_data["stream"])
+
+
+async def answer_response(reply: services.Reply, *, stream: bool) -> HttpResponse:
+    """The answer a POST started: streamed as Server-Sent Events, or awaited and returned whole (201; 502 or 422
+    with the saved message when the model failed)."""
+    running, events = reply.generation, reply.events
+    if stream:
+        response = StreamingHttpResponse(_sse(running, events), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # let proxies pass events through as they come
+        return await answer_cache.with_cache_header(response, running)
+    running.unsubscribe(events)
+    await running.finished.wait()
+    message = await in_db_thread(Message.objects.get)(pk=reply.turn.assistant_message.pk)
+    body = MessageSerializer(message, context={"versions": reply.turn.versions}).data
+    if message.status == Message.Status.FAILED:
+        outcome = running.outcome
+        code = outcome.error_code if outcome else "failed"
+        failed = status.HTTP_422_UNPROCESSABLE_ENTITY if code == structured.FAILED_CODE else status.HTTP_502_BAD_GATEWAY
+        return Response({"error": {"code": code, "message": message.error}, "message": body}, status=failed)
+    return await answer_cache.with_cache_header(Response(body, status=status.HTTP_201_CREATED), running)
 
 
 def _message_page(request: Request, conversation_id: str, view) -> Response:
     conversation = selectors.access_conversation(request.user, conversation_id)
+    branch = selectors.branch_list(conversation=conversation)
     paginator = view.pagination_class()
-    page = paginator.paginate_queryset(selectors.message_list(conversation=conversation), request, view=view)
-    return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
+    page = paginator.paginate_queryset(branch.messages, request, view=view)
+    data = MessageSerializer(page, many=True, context={"versions": branch.versions}).data
+    return paginator.get_paginated_response(data)
 
 
 async def _sse(running: engine.Generation, events: asyncio.Queue) -> AsyncIterator[str]:

@@ -12,8 +12,9 @@
     });
   }
   if (!search || !list) return;
-  const current = list.dataset.current;
   let timer = null;
+
+  function conversationUrl(id) { return list.dataset.conversationUrl.replace(list.dataset.placeholder, id); }
 
   function render(conversations) {
     list.replaceChildren();
@@ -27,10 +28,11 @@
     conversations.forEach(function (conversation) {
       const item = document.createElement("li");
       const link = document.createElement("a");
-      link.href = "/chat/" + conversation.id + "/";
+      link.href = conversationUrl(conversation.id);
       link.dataset.id = conversation.id;
       link.textContent = conversation.title || "New conversation";
-      if (conversation.id === current) link.setAttribute("aria-current", "page");
+      // Read now, not at load: a new conversation gets its id on its first send.
+      if (conversation.id === list.dataset.current) link.setAttribute("aria-current", "page");
       item.appendChild(link);
       list.appendChild(item);
     });
@@ -41,7 +43,8 @@
     timer = setTimeout(async function () {
       const query = encodeURIComponent(search.value.trim());
       try {
-        const page = await window.App.api("GET", "/api/v1/conversations/?archived=false&limit=50&q=" + query);
+        const url = list.dataset.searchUrl + "?archived=false&limit=50&q=" + query;
+        const page = await window.App.api("GET", url);
         render(page.results);
       } catch (error) {
         list.replaceChildren();

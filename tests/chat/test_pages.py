@@ -23,12 +23,16 @@ def test_the_landing_page_sends_signed_in_users_to_their_chat(client, member):
     assert b"Sign up" in client.get("/").content
 
 
-def test_chat_home_opens_the_latest_conversation_or_offers_a_first_one(client, member):
+def test_chat_home_is_a_new_conversation_to_type_in_at_once(client, member):
+    earlier = conversation_create(owner=member, title="earlier")
     response = client.get("/chat/")
-    assert response.status_code == 200
-    assert b"Start a conversation" in response.content
-    conversation = conversation_create(owner=member)
-    assert client.get("/chat/").url == f"/chat/{conversation.pk}/"
+    assert response.status_code == 200, "no redirect: /chat/ is where a new conversation starts"
+    page = response.content.decode()
+    assert 'id="prompt"' in page, "the composer is there before any conversation exists"
+    assert 'data-conversation-id=""' in page
+    assert 'data-create-url="/api/v1/conversations/"' in page
+    assert f'href="/chat/{earlier.pk}/"' in page, "earlier conversations stay one click away"
+    assert Conversation.objects.filter(owner=member).count() == 1, "nothing is created before the first send"
 
 
 def test_a_conversation_page_lists_only_the_owners_conversations_and_allowed_models(client, member, settings):

@@ -1,5 +1,5 @@
 """The answer cache as a user meets it in the browser, on the local model: the same question in a new chat comes
-back at once, marked "cached", and "regenerate fresh" asks the model again."""
+back at once, marked "cached", and "regenerate fresh" asks the model again (a new version of the answer)."""
 
 import pytest
 
@@ -21,10 +21,10 @@ def live_app(settings, llm_server_url, daphne_server) -> str:
 
 def ask_in_a_new_chat(page, question: str):
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Chat").click()
-    page.get_by_role("button", name="New chat").first.click()
-    page.wait_for_url("**/chat/*/")
+    page.wait_for_url("**/chat/")
     page.get_by_role("textbox", name="Message").fill(question)
     page.keyboard.press("Enter")
+    page.wait_for_url("**/chat/*/")
     answer = page.locator(".message-assistant").last
     page.wait_for_selector('.message-assistant[data-status="complete"]', timeout=90_000)
     return answer
@@ -49,11 +49,12 @@ def test_the_same_question_in_a_new_chat_is_answered_from_the_cache_and_can_be_a
     page.reload()  # the mark is saved with the answer, not only in the live frame
     page.locator(".message-assistant .message-cached").wait_for()
 
+    # A fresh answer is another version of this one: the cached one stays, one click back.
     page.get_by_role("button", name="regenerate fresh").click()
-    page.wait_for_function(
-        "() => document.querySelectorAll('.message-assistant[data-status=\"complete\"]').length === 2"
-    )
-    fresh = page.locator(".message-assistant").nth(1)
+    page.locator(".message-assistant .version-label", has_text="2/2").wait_for()
+    page.wait_for_selector('.message-assistant[data-status="complete"]')
+    assert page.locator(".message-assistant").count() == 1, "the new version takes the old one's place"
+    fresh = page.locator(".message-assistant")
     assert fresh.locator(".message-cached").count() == 0, "a fresh answer is the model's"
     screenshot(page, "a fresh answer")
     answers = in_orm_thread(

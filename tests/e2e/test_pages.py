@@ -72,13 +72,14 @@ def test_a_hostile_answer_renders_inert(fake_app, open_page, screenshot, viewpor
     if page.locator("#sidebar-toggle").is_visible():  # phone width: the conversation list is folded away
         tab_to(page, "#sidebar-toggle")
         page.keyboard.press("Enter")
-    tab_to(page, "button.new-chat")
+    tab_to(page, "a.new-chat")
     page.keyboard.press("Enter")
-    page.wait_for_url("**/chat/*/")
+    page.wait_for_url("**/chat/")  # a new conversation: the composer at once, saved on the first send
     page.select_option("#model-picker", "fake-hostile")
     tab_to(page, "#prompt")
     page.keyboard.type("Show me something <script>alert(1)</script>")
     page.keyboard.press("Enter")
+    page.wait_for_url("**/chat/*/")
     page.wait_for_selector('.message-assistant[data-status="complete"]')
 
     answer = page.locator(".message-assistant .message-body")
@@ -199,10 +200,9 @@ def test_a_dropped_socket_reconnects_and_the_answer_arrives_whole(fake_llm, sett
 
     page.route_web_socket("**/ws/chat/**", cut_the_first_connection)
     sign_in_by_keyboard(page, "traveller")
-    page.get_by_role("button", name="New chat").first.click()
-    page.wait_for_url("**/chat/*/")
     page.get_by_role("textbox", name="Message").fill("journey onwards")
     page.keyboard.press("Enter")
+    page.wait_for_url("**/chat/*/")
     page.wait_for_selector('.message-assistant[data-status="complete"]')
 
     assert len(connections_made) >= 2, "the page reconnected by itself"
@@ -218,11 +218,11 @@ def test_conversations_are_renamed_searched_and_deleted_from_the_page(fake_app, 
     sign_in_by_keyboard(page, "organiser")
 
     def new_chat_with(text: str) -> None:
-        previous_url = page.url  # already a /chat/<id>/ page after the first chat: wait for the new one
-        page.get_by_role("button", name="New chat").first.click()
-        page.wait_for_url(lambda url: url != previous_url and "/chat/" in url and url.endswith("/"))
+        page.get_by_role("link", name="New chat").click()
+        page.wait_for_url("**/chat/")
         page.get_by_role("textbox", name="Message").fill(text)
         page.keyboard.press("Enter")
+        page.wait_for_url("**/chat/*/")  # the first send created the conversation and put its address up
         page.wait_for_selector('.message-assistant[data-status="complete"]')
 
     new_chat_with("alpha numbers please")
@@ -243,8 +243,9 @@ def test_conversations_are_renamed_searched_and_deleted_from_the_page(fake_app, 
     screenshot(page, "search")
 
     page.get_by_role("button", name="Delete").click()
-    page.wait_for_url(first_url)
+    page.wait_for_url("**/chat/")
     assert sidebar.locator("a").count() == 1
+    assert sidebar.locator("a").get_attribute("href") in first_url
     titles = in_orm_thread(lambda: list(Conversation.objects.values_list("title", flat=True)))
     assert titles == ["Quarterly plan"]
 
@@ -253,11 +254,10 @@ def test_answers_are_rated_and_refused_messages_keep_their_text(fake_app, open_p
     user = in_orm_thread(lambda: make_user(username="critic"))
     page = open_page(fake_app)
     sign_in_by_keyboard(page, "critic")
-    page.get_by_role("button", name="New chat").first.click()
-    page.wait_for_url("**/chat/*/")
     composer = page.get_by_role("textbox", name="Message")
     composer.fill("alpha please")
     page.keyboard.press("Enter")
+    page.wait_for_url("**/chat/*/")
     page.wait_for_selector('.message-assistant[data-status="complete"]')
 
     answer = page.locator(".message-assistant")
