@@ -190,7 +190,7 @@ def huey_worker(transactional_db, subprocess_env, tmp_path):
     )
     worker.start()
     yield worker
-    worker.stop()
+    _stop_as_serve_does(worker)
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.1) -> bool:
@@ -245,7 +245,18 @@ def daphne_server(subprocess_env, tmp_path):
     start.processes = {}  # base URL → its process, for tests that signal or kill one
     yield start
     for server in servers:
-        server.stop()
+        _stop_as_serve_does(server)
+
+
+def _stop_as_serve_does(process: ManagedProcess) -> None:
+    """Stopped, and its live metric gauges (answers running) no longer counted: `serve` marks its exited children
+    the same way, and the whole run shares one metrics directory."""
+    from core import metrics
+
+    pid = process.pid
+    process.stop()
+    if pid is not None:
+        metrics.process_dead(pid)
 
 
 @pytest.fixture(autouse=True)

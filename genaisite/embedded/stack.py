@@ -194,8 +194,9 @@ class Stack:
         return 0
 
     def stop(self) -> None:
-        # Ignore further Ctrl-C while shutting down, so an impatient second press cannot leave orphans behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Ignore further Ctrl-C (or SIGTERM) while shutting down, so an impatient second one cannot leave orphans.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
         webs = [child for child in self.children if child.name.startswith("web")]
         for web in webs:  # they drain their answers together, not one after the other
             web.terminate()
@@ -216,7 +217,15 @@ class Stack:
         self.write("genaisite stopped.")
 
 
+def _interrupt_start(signum: int, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(write) -> int:
+    # Ctrl-C or a SIGTERM while starting stops what has started. Set here rather than left to Python's default: a
+    # process started in the background of a script inherits SIGINT ignored, and SIGTERM would skip the cleanup.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt_start)
     stack = Stack(write)
     try:
         stack.start()
@@ -224,7 +233,7 @@ def serve(write) -> int:
         write(f"start-up failed: {exc}")
         stack.stop()
         return 1
-    except KeyboardInterrupt:  # Ctrl-C while starting: a stop asked for, done cleanly, is a success
+    except KeyboardInterrupt:  # a stop asked for while starting, done cleanly, is a success
         stack.stop()
         return 0
     except BaseException:

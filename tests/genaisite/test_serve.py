@@ -185,6 +185,30 @@ def test_serve_comes_up_ready_stops_cleanly_and_keeps_its_data(server):
     assert server.interrupt() == 0
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_asked_for_while_starting_stops_what_started(server, signum):
+    # Started as a script's background job is: with SIGINT ignored, which Python would otherwise keep.
+    server.env["ML_ENSURE_BUILTINS"] = "false"
+    server.process = subprocess.Popen(
+        manage_py("serve"),
+        env=server.env,
+        cwd=BASE_DIR,
+        stdout=server.log.open("w"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert wait_for_line(server.log, "postgres   127.0.0.1:"), server.log.read_text()
+    children = child_pids(server.process.pid)
+    server.process.send_signal(signum)
+    assert server.process.wait(timeout=60) == 0, server.log.read_text()[-3000:]
+    log = server.log.read_text()
+    assert "genaisite stopped." in log
+    assert "genaisite is up" not in log
+    time.sleep(0.5)
+    assert not [pid for pid in children if alive(pid)], "a child process outlived the stop"
+    assert not (Path(server.env["DATA_DIR"]) / "postgres" / "cluster" / "postmaster.pid").exists()
+
+
 def test_serve_exits_with_one_line_on_a_malformed_database_url(server):
     server.env["DATABASE_URL"] = "postgres://user@/nodb"
     result = subprocess.run(manage_py("serve"), env=server.env, cwd=BASE_DIR, capture_output=True, text=True)
