@@ -43,10 +43,14 @@ if settings.METRICS_ENABLED and values.ValueClass is values.MutexValue:
     raise ImproperlyConfigured("prometheus_client was imported before core.metrics: metrics would stay per process.")
 
 
+# Read once: prometheus-client asks for the identifier at every value it writes (to notice a fork).
+_HOST = socket.gethostname().replace("_", "-")  # "_" splits file names
+
+
 def process_identifier(pid: int | None = None) -> str:
     """Names this process's sample files. The host name too: containers sharing the directory (web and worker in
     compose.yaml) each number their processes from 1, and two writers of one file would corrupt it."""
-    return f"{socket.gethostname().replace('_', '-')}-{pid or os.getpid()}"  # "_" splits file names
+    return f"{_HOST}-{pid or os.getpid()}"
 
 
 if settings.METRICS_ENABLED:
