@@ -38,7 +38,7 @@
     field(node, "progress").hidden = item.status === "refused";
     // A ready document's text is a note (a limit left part of the file out), not an error.
     field(node, "error").textContent = item.error || "";
-    field(node, "error").className = (item.status === "ready" ? "help" : "error") + " file-chip-error";
+    field(node, "error").className = (item.status === "ready" && !item.unsaved ? "help" : "error") + " file-chip-error";
     const retry = node.querySelector('[data-action="retry"]');
     retry.hidden = !(item.status === "failed" || (item.status === "refused" && item.canRetryUpload));
     checkWaiters();
