@@ -11,6 +11,8 @@ from accounts.permissions import access_owned
 from accounts.policies import policy_for
 from chat import branches, llm, quotas
 from chat.models import Conversation, DailyUsage, Message, MessageRating
+from documents.models import Document
+from documents.selectors import document_list
 
 
 def usable_models(user: User) -> list[str]:
@@ -22,6 +24,16 @@ def usable_models(user: User) -> list[str]:
 def access_conversation(user: User, conversation_id: uuid.UUID | str) -> Conversation:
     conversations = Conversation.objects.select_related("preset_revision__preset__current")
     return access_owned(conversations, user=user, pk=conversation_id, owner_field="owner")
+
+
+def attached_documents(*, user: User, conversation: Conversation | None) -> QuerySet[Document]:
+    """The documents a conversation answers from (mode "selected") that ``user`` may still read, in the order they
+    were uploaded: the composer shows them as the conversation's attached files. A document unshared since it was
+    chosen is left out, as retrieval leaves it out. Other modes attach none."""
+    if conversation is None or conversation.documents_mode != Conversation.DocumentsMode.SELECTED:
+        return Document.objects.none()
+    chosen = conversation.documents.values("pk")
+    return document_list(user=user).filter(pk__in=chosen).order_by("created_at")
 
 
 def conversation_list(*, user: User, q: str = "", archived: bool | None = None) -> QuerySet[Conversation]:

@@ -9,12 +9,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.permissions import can_chat
+from accounts.permissions import can_chat, can_fetch_web, can_upload_documents
+from accounts.policies import policy_for
 from chat import selectors, services
 from chat.models import Conversation
 from core.errors import ServiceError
 from documents.models import Document
 from documents.selectors import document_list
+from documents.webpages import link_rules
 from presets.selectors import preset_list, readable_knowledge
 
 SIDEBAR_SIZE = 50
@@ -64,6 +66,12 @@ def _context(request: HttpRequest, conversation: Conversation | None) -> dict:
         # conversation's id is known only once it is created).
         "placeholder_id": PLACEHOLDER_ID,
         "socket_url": f"/ws/chat/{PLACEHOLDER_ID}/",  # chat/routing.py: Channels routes are not reversible
+        "events_url": "/ws/events/",  # accounts/routing.py: ingestion progress of the attached files
+        "attached_documents": selectors.attached_documents(user=request.user, conversation=conversation),
+        # The uploader's own limit, checked before sending a file; 0: this role may not upload.
+        "upload_max_bytes": policy_for(request.user).max_upload_bytes if can_upload_documents(request.user) else 0,
+        "link_rules": link_rules(),
+        "can_fetch_web": can_fetch_web(request.user),
     }
 
 

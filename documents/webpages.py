@@ -12,8 +12,10 @@ from core.db import in_db_thread
 from documents import web
 from documents.models import WebPage
 
-_URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
-_TRAILING = ".,;:!?)]}>\"'"
+# What counts as a link in a message. The chat page finds links with the same pattern (static/js/chat/links.js
+# reads it from the page), so the chips under the prompt show exactly the pages the server will read.
+URL_PATTERN = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+TRAILING_PUNCTUATION = ".,;:!?)]}>\"'"
 
 
 @dataclass(frozen=True)
@@ -24,11 +26,24 @@ class WebResult:
     cached: bool = False
 
 
+@dataclass(frozen=True)
+class LinkRules:
+    """How links are found in a message, for a page that shows them before it is sent."""
+
+    pattern: str
+    trailing: str
+    max_count: int
+
+
+def link_rules() -> LinkRules:
+    return LinkRules(URL_PATTERN.pattern, TRAILING_PUNCTUATION, settings.WEB_MAX_URLS_PER_MESSAGE)
+
+
 def urls_in(text: str) -> list[str]:
     """The http(s) links in a message, in order, without duplicates or trailing punctuation."""
     found = []
-    for match in _URL.finditer(text):
-        url = match.group(0).rstrip(_TRAILING)
+    for match in URL_PATTERN.finditer(text):
+        url = match.group(0).rstrip(TRAILING_PUNCTUATION)
         if url not in found:
             found.append(url)
     return found[: settings.WEB_MAX_URLS_PER_MESSAGE]

@@ -1,4 +1,5 @@
-// Shared browser helpers: JSON API calls with CSRF, and a websocket that reconnects by itself.
+// Shared browser helpers: JSON API calls with CSRF, file uploads with progress, and a websocket that reconnects by
+// itself.
 (function (global) {
   "use strict";
 
@@ -84,6 +85,55 @@
     };
   }
 
+  // Uploads one file as multipart field "file" with XHR (fetch reports no upload progress). onProgress(percent)
+  // follows the bytes sent; an AbortSignal in `signal` cancels. Resolves with the created object's JSON, rejects
+  // with an ApiError carrying the server's message (a refusal) or saying the server could not be reached.
+  function uploadFile(url, file, options) {
+    const settings = options || {};
+    return new Promise(function (resolve, reject) {
+      const body = new FormData();
+      body.append("file", file);
+      const request = new XMLHttpRequest();
+      request.open("POST", url);
+      request.setRequestHeader("X-CSRFToken", csrfToken());
+      request.responseType = "json";
+      request.upload.addEventListener("progress", function (event) {
+        if (event.lengthComputable && settings.onProgress) {
+          settings.onProgress(Math.round((event.loaded / event.total) * 100));
+        }
+      });
+      request.addEventListener("load", function () {
+        const data = request.response || {};
+        if (request.status >= 200 && request.status < 300) {
+          resolve(data);
+          return;
+        }
+        const error = data.error || {};
+        reject(new ApiError(error.message || "The upload was refused (" + request.status + ").", request.status,
+                            error.code));
+      });
+      request.addEventListener("error", function () {
+        reject(new ApiError("The server could not be reached. Check your connection.", 0, "offline"));
+      });
+      request.addEventListener("abort", function () { reject(new ApiError("The upload was cancelled.", 0, "aborted")); });
+      if (settings.signal) settings.signal.addEventListener("abort", function () { request.abort(); });
+      request.send(body);
+    });
+  }
+
+  function formatSize(bytes) {
+    if (bytes < 1024) return bytes + " bytes";
+    if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KB";
+    return (bytes / 1024 / 1024).toFixed(1) + " MB";
+  }
+
+  // Why a file cannot be uploaded under a limit of maxBytes (from the page, the uploader's own policy), or "" if it
+  // can: said before sending it, so a big file is not sent only to be refused.
+  function sizeRefusal(file, maxBytes) {
+    if (!maxBytes || file.size <= maxBytes) return "";
+    return file.name + " is " + formatSize(file.size) + ", larger than your limit of " + formatSize(maxBytes) + ".";
+  }
+
   // Copies text and says so on the button for a moment.
   function copyText(text, button) {
     const label = button.textContent;
@@ -127,6 +177,7 @@
 
   global.App = {
     api: api, ApiError: ApiError, reconnectingSocket: reconnectingSocket, csrfToken: csrfToken, copyText: copyText,
-    showScores: showScores,
+    showScores: showScores, uploadFile: uploadFile, formatSize: formatSize,
+    sizeRefusal: sizeRefusal,
   };
 }(window));

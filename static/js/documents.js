@@ -38,12 +38,6 @@
     if (retry) retry.hidden = info.status !== "failed";
   }
 
-  function formatSize(bytes) {
-    if (bytes < 1024) return bytes + " bytes";
-    if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KB";
-    return (bytes / 1024 / 1024).toFixed(1) + " MB";
-  }
-
   function actions(row) { return row.querySelectorAll("form, select, button"); }
 
   // A new row from the server-rendered <template>: same markup, same forms, ids filled in once known.
@@ -52,7 +46,7 @@
     const row = template.content.firstElementChild.cloneNode(true);
     field(row, "title").textContent = file.name;
     field(row, "title").removeAttribute("href");
-    field(row, "file").textContent = file.name + " · " + formatSize(file.size);
+    field(row, "file").textContent = file.name + " · " + window.App.formatSize(file.size);
     actions(row).forEach(function (node) { node.hidden = true; });
     tbody.prepend(row);
     table.parentElement.hidden = false;
@@ -87,36 +81,18 @@
 
   function upload(zone, file) {
     const row = newRow(file);
-    const maxBytes = Number(zone.dataset.maxBytes) || 0;
-    if (maxBytes && file.size > maxBytes) {
-      refuse(row, "Larger than your limit of " + formatSize(maxBytes) + ".");
+    const tooLarge = window.App.sizeRefusal(file, Number(zone.dataset.maxBytes) || 0);
+    if (tooLarge) {
+      refuse(row, tooLarge);
       return;
     }
     showStatus(row, "queued", "Uploading 0%", 0, "");
-    const body = new FormData();
-    body.append("file", file);
-    const request = new XMLHttpRequest();
-    request.open("POST", zone.dataset.uploadUrl);
-    request.setRequestHeader("X-CSRFToken", window.App.csrfToken());
-    request.responseType = "json";
-    request.upload.addEventListener("progress", function (event) {
-      if (!event.lengthComputable) return;
-      const percent = Math.round((event.loaded / event.total) * 100);
+    window.App.uploadFile(zone.dataset.uploadUrl, file, {
       // The upload fills the first 10% of the bar; ingestion reports its own progress from there.
-      showStatus(row, "queued", "Uploading " + percent + "%", Math.round(percent / 10), "");
-    });
-    request.addEventListener("load", function () {
-      const data = request.response || {};
-      if (request.status === 201) {
-        adopt(row, data);
-        return;
-      }
-      refuse(row, (data.error && data.error.message) || "The upload was refused (" + request.status + ").");
-    });
-    request.addEventListener("error", function () {
-      refuse(row, "The server could not be reached. Check your connection.");
-    });
-    request.send(body);
+      onProgress: function (percent) {
+        showStatus(row, "queued", "Uploading " + percent + "%", Math.round(percent / 10), "");
+      },
+    }).then(function (documentInfo) { adopt(row, documentInfo); }, function (error) { refuse(row, error.message); });
   }
 
   function setUpDropZone() {

@@ -2,9 +2,13 @@
 
 import pytest
 
-from accounts.models import Role, RolePolicy
+from accounts.models import PolicyOverride, Role, RolePolicy
 from chat.models import Conversation
-from chat.services import conversation_create
+from chat.services import conversation_create, conversation_update
+from documents import services as document_services
+from documents.models import Document
+from documents.webpages import URL_PATTERN
+from tests.documents.test_retrieval import add_document
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +92,47 @@ def test_every_browser_page_carries_a_strict_content_security_policy(client, mem
 
 def test_the_favicon_has_a_well_known_address(client):
     assert client.get("/favicon.ico").url == "/static/favicon.svg"
+
+
+def test_a_conversation_shows_the_chosen_documents_the_user_may_still_read_as_attached_files(client, member):
+    owner = make_user()
+    shared = add_document(owner, [], title="shared handbook", visibility=Document.Visibility.EVERYONE)
+    mine = add_document(member, [], title="my notes")
+    conversation = conversation_create(owner=member)
+    conversation_update(conversation=conversation, documents_mode="selected", document_ids=[mine.pk, shared.pk])
+    document_services.document_update(document=shared, actor=owner, visibility=Document.Visibility.PRIVATE)
+
+    page = client.get(f"/chat/{conversation.pk}/")
+
+    assert list(page.context["attached_documents"]) == [mine], "an unshared document is no longer attached"
+    assert f'data-document="{mine.pk}"'.encode() in page.content
+    assert b"shared handbook" not in page.content
+
+
+def test_other_documents_modes_attach_no_files(client, member):
+    conversation = conversation_create(owner=member)
+    mine = add_document(member, [], title="my notes")
+    conversation_update(conversation=conversation, documents_mode="selected", document_ids=[mine.pk])
+    conversation_update(conversation=conversation, documents_mode="all")
+    assert list(client.get(f"/chat/{conversation.pk}/").context["attached_documents"]) == []
+    assert list(client.get("/chat/").context["attached_documents"]) == []
+
+
+def test_the_composer_is_given_the_uploaders_limit_and_the_servers_link_rules(client, member, settings):
+    settings.WEB_MAX_URLS_PER_MESSAGE = 3
+    PolicyOverride.objects.create(user=member, max_upload_mb=2)
+    page = client.get("/chat/")
+    assert page.context["upload_max_bytes"] == 2 * 1024 * 1024
+    assert page.context["link_rules"].pattern == URL_PATTERN.pattern
+    assert page.context["link_rules"].max_count == 3
+    assert b'data-max-bytes="2097152"' in page.content
+    assert b'data-max="3" data-allowed="true"' in page.content
+    assert b'id="attach-files"' in page.content
+
+
+def test_a_viewer_may_not_attach_files_and_is_told_links_will_not_be_read(client, fake_llm):
+    client.force_login(make_user(Role.VIEWER))
+    page = client.get("/chat/")
+    assert page.context["upload_max_bytes"] == 0
+    assert b'id="attach-files"' not in page.content, "no button for what the role may not do"
+    assert b'data-allowed="false"' in page.content

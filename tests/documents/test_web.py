@@ -144,6 +144,15 @@ def test_links_are_found_in_a_message():
     assert webpages.urls_in(text) == ["https://a.example/x?y=1", "http://b.example/page"]
 
 
+def test_link_rules_give_pages_the_servers_own_pattern_and_limit(settings):
+    settings.WEB_MAX_URLS_PER_MESSAGE = 2
+    rules = webpages.link_rules()
+    assert rules.pattern == webpages.URL_PATTERN.pattern
+    assert rules.trailing == webpages.TRAILING_PUNCTUATION
+    assert rules.max_count == 2
+    assert len(webpages.urls_in("https://a.example https://b.example https://c.example")) == rules.max_count
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_pages_are_cached_for_a_while(allowed_server):
     allowed_server.routes["/cached"] = html("Cached", "once")

@@ -1,5 +1,6 @@
 // The composer: Enter sends, Shift+Enter adds a line. On a new conversation (/chat/) the first send creates it
-// through the REST API, puts its address in the location bar and the sidebar, then opens its socket.
+// through the REST API, puts its address in the location bar and the sidebar, then opens its socket. A message
+// written while attached files are still being read waits for them.
 (function () {
   "use strict";
   const Chat = window.Chat;
@@ -28,7 +29,8 @@
     list.dataset.current = conversation.id;
   }
 
-  // The conversation exists from its first send: the same service the REST API uses creates it.
+  // The conversation exists from its first send (or its first attached file): the same service the REST API uses
+  // creates it.
   async function createConversation() {
     const created = await window.App.api("POST", Chat.urls.create, {
       model: valueOf("#model-picker"),
@@ -46,11 +48,25 @@
     addToSidebar(created);
     Chat.conversationCreated();
     Chat.connect();
+    return created.id;
   }
+
+  // The conversation's id, creating it first on /chat/. A send and an attached file may ask at the same moment:
+  // both wait for the one creation (a failed one may be tried again).
+  let creating = null;
+  Chat.ensureConversation = function () {
+    if (Chat.state.conversationId) return Promise.resolve(Chat.state.conversationId);
+    if (!creating) {
+      creating = createConversation().finally(function () { creating = null; });
+    }
+    return creating;
+  };
 
   function sent(content) {
     Chat.state.lastSent = content;
+    if (prompt.value !== content) return; // the user typed on meanwhile: leave their new text alone
     prompt.value = "";
+    prompt.dispatchEvent(new Event("input")); // what follows the text (the link chips) sees it go
   }
 
   function queue(frame) {
@@ -67,12 +83,30 @@
     Chat.state.waiting = null;
     Chat.el.send.disabled = false;
     Chat.showError("");
-    if (prompt.value === waiting.content) sent(waiting.content);
-    else Chat.state.lastSent = waiting.content; // the user typed on meanwhile: leave their new text alone
+    sent(waiting.content);
   };
+
+  // Attached files still uploading or being read (attachments.js): the message waits for them, the composer says
+  // so, and it goes out by itself once they are ready. If one fails the text stays, unsent.
+  async function filesRead() {
+    if (!Chat.whenFilesRead) return true;
+    Chat.state.holding = true;
+    Chat.el.send.disabled = true;
+    try {
+      await Chat.whenFilesRead();
+      return true;
+    } catch (error) {
+      Chat.showError(error.message);
+      return false;
+    } finally {
+      Chat.state.holding = false;
+      Chat.el.send.disabled = false;
+    }
+  }
 
   async function submit(event) {
     event.preventDefault();
+    if (Chat.state.holding) return; // a message is already waiting for its files
     Chat.showError("");
     const content = prompt.value;
     if (!content.trim()) {
@@ -80,12 +114,13 @@
       prompt.focus();
       return;
     }
+    if (!(await filesRead())) return;
     // The cache only ever answers from this user's own earlier answers to the very same conversation so far.
     const frame = { type: "send", content: content, model: valueOf("#model-picker"), cache: true };
     if (!Chat.state.conversationId) {
       Chat.el.send.disabled = true;
       try {
-        await createConversation();
+        await Chat.ensureConversation();
       } catch (error) {
         Chat.el.send.disabled = false;
         Chat.showError(error.message);
@@ -111,6 +146,7 @@
       const button = event.target.closest("button[data-starter]");
       if (!button) return;
       prompt.value = button.textContent;
+      prompt.dispatchEvent(new Event("input"));
       Chat.el.form.requestSubmit();
     });
   }

@@ -96,7 +96,10 @@
       // The message was refused before it was recorded (too long, too many, over budget, blocked):
       // give its text back so nothing typed is lost.
       const prompt = Chat.el.prompt;
-      if (Chat.state.lastSent && !prompt.value) prompt.value = Chat.state.lastSent;
+      if (Chat.state.lastSent && !prompt.value) {
+        prompt.value = Chat.state.lastSent;
+        prompt.dispatchEvent(new Event("input")); // its link chips come back with it
+      }
       Chat.state.lastSent = "";
     },
     hidden: function (frame) {

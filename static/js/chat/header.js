@@ -5,7 +5,7 @@
   if (!Chat) return;
   const $ = Chat.$;
 
-  async function patchConversation(changes) {
+  async function patchNow(changes) {
     if (!Chat.state.conversationId) return null; // a new conversation takes these when it is created
     try {
       return await window.App.api("PATCH", Chat.urls.conversation(Chat.state.conversationId), changes);
@@ -15,11 +15,38 @@
     }
   }
 
+  // PATCHes go out one after another. `changes` may be a function, called when its turn comes: two attached files
+  // finishing together each send the whole selection as it is then, so the second cannot undo the first.
+  let pending = Promise.resolve();
+  function patchConversation(changes) {
+    const turn = pending.then(function () {
+      return patchNow(typeof changes === "function" ? changes() : changes);
+    });
+    pending = turn;
+    return turn;
+  }
+  Chat.patchConversation = patchConversation;
+
   const modelPicker = $("#model-picker");
   if (modelPicker) modelPicker.addEventListener("change", function () { patchConversation({ model: modelPicker.value }); });
   const documentsMode = $("#documents-mode");
-  if (documentsMode) documentsMode.addEventListener("change", function () {
-    patchConversation({ documents_mode: documentsMode.value });
+
+  // The conversation answers from `mode` now. "Only the chosen documents" is offered only while it is the mode
+  // (choosing it with nothing chosen would be refused); attaching a file makes it the mode.
+  Chat.documentsModeChanged = function (mode) {
+    if (!documentsMode) return;
+    const selected = documentsMode.querySelector('option[value="selected"]');
+    if (selected) selected.hidden = mode !== "selected";
+    documentsMode.value = mode;
+  };
+
+  if (documentsMode) documentsMode.addEventListener("change", async function () {
+    const mode = documentsMode.value;
+    const updated = await patchConversation({ documents_mode: mode });
+    if (!updated) return;
+    Chat.documentsModeChanged(updated.documents_mode);
+    // All or none: the server let go of the chosen documents, so the attached files are attached no more.
+    if (updated.documents_mode !== "selected" && Chat.attachmentsReleased) Chat.attachmentsReleased();
   });
 
   // Rename in place: the title becomes a text field; Enter saves, Escape cancels.
