@@ -6,7 +6,14 @@ class ServiceError(Exception):
     """
 
     def __init__(
-        self, code: str, message: str, *, status: int = 400, retry_after: int | None = None, param: str | None = None
+        self,
+        code: str,
+        message: str,
+        *,
+        status: int = 400,
+        retry_after: int | None = None,
+        param: str | None = None,
+        existing_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -14,3 +21,4 @@ class ServiceError(Exception):
         self.status = status
         self.retry_after = retry_after
         self.param = param  # the request field at fault (e.g. "messages[2].content"), when there is one
+        self.existing_id = existing_id  # a duplicate: the object that already exists, for a client to use instead

@@ -68,7 +68,7 @@ def document_upload(*, owner: User, upload: UploadedFile, title: str = "") -> Do
     existing = Document.objects.filter(owner=owner, sha256=sha256).first()
     if existing is not None:
         message = f"You already uploaded this file as “{existing.title}” ({existing.pk})."
-        raise ServiceError("duplicate", message, status=409)
+        raise ServiceError("duplicate", message, status=409, existing_id=str(existing.pk))
     document = Document(
         id=uuid.uuid4(),
         owner=owner,

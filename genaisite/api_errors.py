@@ -69,6 +69,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         error = {"code": exc.code, "message": exc.message}
         if exc.param is not None:
             error["fields"] = {exc.param: [exc.message]}
+        if exc.existing_id is not None:
+            error["existing_id"] = exc.existing_id
         response = Response({"error": error}, status=exc.status)
         if exc.retry_after is not None:
             response["Retry-After"] = str(exc.retry_after)

@@ -33,6 +33,9 @@ class ErrorDetail(serializers.Serializer):
     fields = serializers.DictField(
         required=False, help_text="On invalid input: the problems of each field, by field name."
     )
+    existing_id = serializers.CharField(
+        required=False, help_text="On a duplicate (409): the id of the object that already exists, to use instead."
+    )
 
 
 class ErrorResponse(serializers.Serializer):

@@ -9,10 +9,11 @@
   }
 
   class ApiError extends Error {
-    constructor(message, status, code) {
+    constructor(message, status, code, existingId) {
       super(message);
       this.status = status;
       this.code = code;
+      this.existingId = existingId; // a duplicate (409): what already exists
     }
   }
 
@@ -34,7 +35,8 @@
     const data = await response.json().catch(function () { return {}; });
     if (!response.ok) {
       const error = data.error || {};
-      throw new ApiError(error.message || "Something went wrong (" + response.status + ").", response.status, error.code);
+      throw new ApiError(error.message || "Something went wrong (" + response.status + ").", response.status, error.code,
+                         error.existing_id);
     }
     return data;
   }
@@ -110,7 +112,7 @@
         }
         const error = data.error || {};
         reject(new ApiError(error.message || "The upload was refused (" + request.status + ").", request.status,
-                            error.code));
+                            error.code, error.existing_id));
       });
       request.addEventListener("error", function () {
         reject(new ApiError("The server could not be reached. Check your connection.", 0, "offline"));

@@ -87,10 +87,12 @@ def test_an_oversize_file_is_refused_with_the_limit():
 def test_the_same_file_is_not_ingested_twice():
     user = make_user()
     content = b"identical"
-    assert upload(user, "a.txt", content).status_code == 201
+    first = upload(user, "a.txt", content)
+    assert first.status_code == 201
     again = upload(user, "b.txt", content)
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "duplicate"
+    assert again.json()["error"]["existing_id"] == first.json()["id"], "a client can use the one it already has"
     assert upload(make_user(), "a.txt", content).status_code == 201  # someone else may upload it
 
 

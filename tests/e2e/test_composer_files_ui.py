@@ -24,6 +24,7 @@ LIGHTHOUSE = (
 )
 QUESTION = "Who is the Zephyr Point lighthouse keeper?"
 UPLOAD = re.compile(r".*/api/v1/documents/$")
+CONFLICT = "Failed to load resource: the server responded with a status of 409 (Conflict)"
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_a_file_dropped_on_a_new_chat_is_read_before_the_question_waiting_for_it
 
 
 def test_at_phone_width_files_are_attached_with_the_button_refused_over_the_limit_and_detached(
-    live_app, open_page, axe_violations, screenshot
+    live_app, open_page, axe_violations, screenshot, browser_problems
 ):
     def a_small_limit_and_no_web() -> None:
         user = make_user(username="pocket")
@@ -155,6 +156,20 @@ def test_at_phone_width_files_are_attached_with_the_button_refused_over_the_limi
     assert page.locator("#attached-files .file-chip").count() == 0
     page.wait_for_function("() => document.querySelector('#documents-mode').value === 'all'")
     assert in_orm_thread(lambda: the_conversation("pocket")) == ("all", [])
+
+    # The same file again is already among the user's documents: that document is attached, not a second copy.
+    browser_problems.expect(f"console: {CONFLICT} ({live_app}/api/v1/documents/)")  # the upload's answer: 409
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Attach files").click()
+    chooser.value.set_files([{"name": "again.txt", "mimeType": "text/plain", "buffer": LIGHTHOUSE}])
+    chip(page, "lighthouse.txt").locator(".file-chip-status", has_text="Ready").wait_for(timeout=30_000)
+    assert page.locator("#attached-files .file-chip").count() == 1
+    page.wait_for_function("() => document.querySelector('#documents-mode').value === 'selected'")
+    assert in_orm_thread(lambda: the_conversation("pocket")) == ("selected", [document_id])
+    assert in_orm_thread(lambda: Document.objects.filter(owner__username="pocket").count()) == 1
+    with page.expect_response(lambda response: response.request.method == "PATCH"):
+        chip(page, "lighthouse.txt").get_by_role("button", name="Detach lighthouse.txt").click()
+    page.wait_for_function("() => document.querySelector('#documents-mode').value === 'all'")
 
     # A link in the message shows as a chip, trailing punctuation dropped; this role may not read web pages.
     page.get_by_role("textbox", name="Message").fill("Compare with https://example.org/harbour/page.")

@@ -53,13 +53,17 @@
     show(item, info.progress);
   }
 
-  function newChip(name, size) {
+  function labelChip(node, text) {
+    field(node, "name").textContent = text;
+    field(node, "progress").setAttribute("aria-label", text + ": progress");
+    node.querySelector('[data-action="retry"]').setAttribute("aria-label", "Retry " + text);
+    node.querySelector('[data-action="detach"]').setAttribute("aria-label", "Detach " + text);
+  }
+
+  function newChip(text, size) {
     const node = Chat.$("#file-chip-template").content.firstElementChild.cloneNode(true);
-    field(node, "name").textContent = name;
+    labelChip(node, text);
     field(node, "size").textContent = App.formatSize(size);
-    field(node, "progress").setAttribute("aria-label", name + ": progress");
-    node.querySelector('[data-action="retry"]').setAttribute("aria-label", "Retry " + name);
-    node.querySelector('[data-action="detach"]').setAttribute("aria-label", "Detach " + name);
     list.append(node);
     return node;
   }
@@ -118,24 +122,43 @@
     App.uploadFile(data.uploadUrl, item.file, {
       signal: item.controller.signal,
       onProgress: function (percent) { if (item.status === "uploading") show(item, percent); },
-    }).then(function (info) {
-      item.id = info.id;
-      if (item.detached) return;
-      item.saving = true;
-      follow(item, latest.get(info.id) || info);
-      saveSelection().then(function (saved) {
-        item.saving = false;
-        item.unsaved = !saved;
-        if (!saved) item.error = "Not attached to the conversation: " + Chat.el.error.textContent;
-        show(item, Number(field(item.node, "progress").value));
-      });
-    }, function (error) {
-      if (item.detached) return;
-      item.status = "refused";
-      item.error = error.message;
-      item.canRetryUpload = error.status === 0; // not reached: worth another try; a refusal would be refused again
-      show(item, 0);
+    }).then(function (info) { uploaded(item, info); }, function (error) {
+      if (error.code === "duplicate" && error.existingId) {
+        if (items.some(function (other) { return other.id === error.existingId && !other.detached; })) {
+          detach(item); // attached already: one chip is enough
+          return;
+        }
+        // Already in the user's documents: attach that one (it is read already, or being read).
+        App.api("GET", withId(data.documentUrl, error.existingId)).then(function (info) {
+          item.name = info.title;
+          labelChip(item.node, info.title);
+          uploaded(item, info);
+        }, function (lookup) { refused(item, lookup); });
+        return;
+      }
+      refused(item, error);
     });
+  }
+
+  function uploaded(item, info) {
+    item.id = info.id;
+    if (item.detached) return;
+    item.saving = true;
+    follow(item, latest.get(info.id) || info);
+    saveSelection().then(function (saved) {
+      item.saving = false;
+      item.unsaved = !saved;
+      if (!saved) item.error = "Not attached to the conversation: " + Chat.el.error.textContent;
+      show(item, Number(field(item.node, "progress").value));
+    });
+  }
+
+  function refused(item, error) {
+    if (item.detached) return;
+    item.status = "refused";
+    item.error = error.message;
+    item.canRetryUpload = error.status === 0; // not reached: worth another try; a refusal would be refused again
+    show(item, 0);
   }
 
   function attach(file) {
