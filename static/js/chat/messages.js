@@ -181,10 +181,11 @@
   // browser's fragment navigation, which fires popstate, and popstate reloads the chat page (chat/composer.js).
   list.addEventListener("click", function (event) {
     const link = event.target.closest ? event.target.closest("a.citation") : null;
-    const target = link && document.getElementById(decodeURIComponent(link.hash.slice(1)));
+    if (!link) return;
+    event.preventDefault(); // also for a [n] the answer has no source for: nothing to show, and no reload
+    const target = document.getElementById(decodeURIComponent(link.hash.slice(1)));
     const panel = target && target.closest("details.message-sources-panel");
     if (!panel) return;
-    event.preventDefault();
     panel.open = true;
     target.tabIndex = -1; // focusable, so keyboard and screen-reader users land on the source too
     target.scrollIntoView({ block: "center" });
