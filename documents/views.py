@@ -128,7 +128,8 @@ def document_read(request: HttpRequest, document_id: str) -> HttpResponse:
     """The document's text page by page, the passage ``?chunk=<id>`` (a citation's chunk) marked."""
     document = selectors.access_document(request.user, document_id)
     chunk = request.GET.get("chunk", "")
-    context = {"reading": reading.document_reading(document=document, chunk_id=int(chunk) if chunk.isdigit() else None)}
+    chunk_id = int(chunk) if chunk.isascii() and chunk.isdigit() else None  # "²" is a digit int() refuses
+    context = {"reading": reading.document_reading(document=document, chunk_id=chunk_id)}
     return render(request, "documents/read.html", context)
 
 

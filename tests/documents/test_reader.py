@@ -116,7 +116,7 @@ def test_it_ignores_a_chunk_of_another_document():
     document = upload(owner, "tides.txt", "\n\n".join(paragraphs()).encode())
     other = upload(owner, "lighthouse.pdf", make_pdf(PAGES))
     foreign = Chunk.objects.filter(document=other).first()
-    for chunk in (str(foreign.pk), "not-a-number"):
+    for chunk in (str(foreign.pk), "not-a-number", "²"):
         response = session_client(owner).get(f"/documents/{document.pk}/read/", {"chunk": chunk})
         assert response.status_code == 200
         assert "<mark" not in response.content.decode()
