@@ -57,7 +57,7 @@ fused AS (
     FROM (SELECT id, rank FROM semantic UNION ALL SELECT id, rank FROM lexical) ranked
     GROUP BY id
 )
-SELECT c.id, c.document_id, d.title, c.page, c.heading_path, c.text, c.ordinal, f.score, c.embedding::text
+SELECT c.id, c.document_id, d.title, d.kind, c.page, c.heading_path, c.text, c.ordinal, f.score, c.embedding::text
 FROM fused f
 JOIN documents_chunk c ON c.id = f.id
 JOIN documents_document d ON d.id = c.document_id
@@ -71,6 +71,7 @@ class Hit:
     chunk_id: int
     document_id: uuid.UUID
     document_title: str
+    document_kind: str  # the file's kind (pdf, docx…): a PDF can be opened at the cited page
     page: int | None
     heading_path: str
     text: str
@@ -90,6 +91,7 @@ class Hit:
             "kind": "document",
             "document_id": str(self.document_id),
             "title": self.document_title,
+            "document_kind": self.document_kind,
             "page": self.page,
             "chunk_id": self.chunk_id,
             "heading_path": self.heading_path,

@@ -2,6 +2,7 @@
 theirs. Retrieval applies the same rule inside its SQL (documents/retrieval.py)."""
 
 import uuid
+from typing import NamedTuple
 
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
@@ -9,7 +10,7 @@ from django.db.models.functions import Lower
 from accounts.models import User
 from accounts.permissions import NotFound
 from core.errors import ServiceError
-from documents.models import Document
+from documents.models import Chunk, Document
 
 
 def group_ids(user: User) -> list[int]:
@@ -88,3 +89,16 @@ def readable_ready_ids(user: User, ids: list[str]) -> list[uuid.UUID]:
         if document_id not in found:
             raise NotFound(f"No ready document with id {document_id}.")
     return wanted
+
+
+class ChunkText(NamedTuple):
+    id: int
+    text: str
+    page: int | None
+    heading_path: str
+
+
+def document_chunks(*, document: Document) -> list[ChunkText]:
+    """The document's chunks in reading order, without their vectors (the reader needs only the text)."""
+    rows = Chunk.objects.filter(document=document).order_by("ordinal").values_list("id", "text", "page", "heading_path")
+    return [ChunkText(*row) for row in rows]

@@ -4,12 +4,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import can_share_documents, can_upload_documents
 from accounts.policies import policy_for
 from core.errors import ServiceError
-from documents import selectors, services
+from documents import reading, selectors, services
 from documents.forms import LibraryFilterForm, ShareForm, UploadForm
 from documents.models import Document
 from documents.upload_handlers import storage_error
@@ -119,3 +120,32 @@ def document_retry(request: HttpRequest, document_id: str) -> HttpResponse:
 def document_download(request: HttpRequest, document_id: str) -> FileResponse:
     document = selectors.access_document(request.user, document_id)
     return FileResponse(document.file.open("rb"), as_attachment=True, filename=document.filename)
+
+
+@login_required
+@require_GET
+def document_read(request: HttpRequest, document_id: str) -> HttpResponse:
+    """The document's text page by page, the passage ``?chunk=<id>`` (a citation's chunk) marked."""
+    document = selectors.access_document(request.user, document_id)
+    chunk = request.GET.get("chunk", "")
+    chunk_id = int(chunk) if chunk.isascii() and chunk.isdigit() else None  # "²" is a digit int() refuses
+    context = {"reading": reading.document_reading(document=document, chunk_id=chunk_id)}
+    return render(request, "documents/read.html", context)
+
+
+# The browser's own PDF viewer, in a tab or a frame of ours, with nothing else allowed: a PDF is untrusted content.
+ORIGINAL_PDF_POLICY = "default-src 'none'; object-src 'self'; plugin-types application/pdf; frame-ancestors 'self'"
+
+
+@login_required
+@require_GET
+@xframe_options_sameorigin
+def document_original(request: HttpRequest, document_id: str) -> HttpResponse:
+    """A PDF shown in the browser (so ``#page=N`` opens it at a page); any other kind is downloaded."""
+    document = selectors.access_document(request.user, document_id)
+    if document.kind != Document.Kind.PDF:
+        return redirect("documents:download", document_id=document.pk)
+    response = FileResponse(document.file.open("rb"), filename=document.filename, content_type="application/pdf")
+    # Set here, the site middleware leaves it alone (it only adds a policy to responses without one).
+    response.headers["Content-Security-Policy"] = ORIGINAL_PDF_POLICY
+    return response

@@ -167,6 +167,7 @@ class SearchHit(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["document"])
     document_id = serializers.UUIDField()
     title = serializers.CharField()
+    document_kind = serializers.ChoiceField(choices=Document.Kind.choices, help_text="The file's kind.")
     page = serializers.IntegerField(allow_null=True)
     chunk_id = serializers.IntegerField()
     heading_path = serializers.CharField(allow_blank=True)

@@ -19,6 +19,7 @@ def test_search_returns_each_hits_whole_chunk_beside_its_snippet():
     assert response.status_code == 200
     [hit] = response.json()["results"]
     assert hit["title"] == "Warranty terms"
+    assert hit["document_kind"] == "txt", "a reader can tell a PDF (openable at its page) from other files"
     assert hit["text"] == LONG_CHUNK
     assert "warranty lasts five years" in hit["snippet"]
     assert len(hit["snippet"]) < len(hit["text"])

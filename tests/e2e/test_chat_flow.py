@@ -123,10 +123,13 @@ def test_a_new_user_uploads_asks_stops_and_finds_both_answers_saved(live_app, op
     wait_for_answer_text(page, 0, min_length=1)
     screenshot(page, "first answer streaming")
     page.wait_for_selector('.message-assistant[data-status="complete"]', timeout=90_000)
+    sources_panel = first_answer.locator(".message-sources-summary")
+    sources_panel.wait_for(timeout=30_000)
+    sources_panel.click()  # the panel starts closed
     source = first_answer.locator(".message-sources li").first
-    source.wait_for(timeout=30_000)
+    source.wait_for()
     assert "handbook" in source.inner_text().lower()
-    assert source.locator("a").get_attribute("href").endswith("/download/")
+    assert "/read/?chunk=" in source.locator("a.source-title").get_attribute("href")
     first_text = first_answer.locator(".message-body").inner_text()
     assert len(deltas) > 3, "the answer arrived as a stream of pieces"
     screenshot(page, "first answer with its source")
@@ -149,6 +152,7 @@ def test_a_new_user_uploads_asks_stops_and_finds_both_answers_saved(live_app, op
     assert reloaded.count() == 2
     assert reloaded.nth(0).get_attribute("data-status") == "complete"
     assert reloaded.nth(0).locator(".message-body").inner_text() == first_text
+    reloaded.nth(0).locator(".message-sources-summary").click()
     assert "handbook" in reloaded.nth(0).locator(".message-sources").inner_text().lower()
     assert reloaded.nth(1).get_attribute("data-status") == "stopped"
     assert reloaded.nth(1).locator(".message-body").inner_text() == stopped_text

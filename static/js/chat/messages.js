@@ -21,19 +21,25 @@
     meta.append(versions, state);
     const body = element("div", "message-body");
     const web = element("ul", "message-web");
+    // The sources panel: closed, so a long list does not push the next message away; a citation opens it.
+    const panel = element("details", "message-sources-panel");
+    panel.hidden = true;
+    const summary = element("summary", "message-sources-summary");
     const sources = element("ol", "message-sources");
     sources.setAttribute("aria-label", "Sources");
+    panel.append(summary, sources);
     const error = element("p", "message-error");
     error.setAttribute("role", "alert");
     const usage = element("p", "message-usage");
     const tools = element("div", "message-tools");
     const rating = element("div", "message-rating");
-    item.append(meta, body, web, sources, error, usage, tools, rating);
+    item.append(meta, body, web, panel, error, usage, tools, rating);
     list.appendChild(item);
     if (Chat.el.starters) Chat.el.starters.hidden = true;
     if (Chat.el.intro) Chat.el.intro.hidden = true;
     entry = { message: message, item: item, body: body, state: state, versions: versions, web: web,
-              sources: sources, error: error, usage: usage, tools: tools, rating: rating, pending: false };
+              panel: panel, summary: summary, sources: sources, error: error, usage: usage, tools: tools,
+              rating: rating, pending: false };
     Chat.messages.set(message.id, entry);
     renderVersions(entry);
     return entry;
@@ -121,24 +127,71 @@
     [entry.sources, entry.web, entry.rating, entry.error, entry.tools].forEach(function (node) {
       node.replaceChildren();
     });
+    entry.panel.hidden = true;
   }
 
+  // Each source: its title (a document's opens the reader at the cited passage), where it is (page, section or
+  // site), the snippet, and for a document page a link to the original there. Text only through textContent.
   function renderSources(entry, sources) {
+    const sorted = (sources || []).slice().sort(function (a, b) { return a.number - b.number; });
     entry.sources.replaceChildren();
-    (sources || []).slice().sort(function (a, b) { return a.number - b.number; }).forEach(function (source) {
-      const item = element("li");
+    sorted.forEach(function (source) {
+      const item = element("li", "source source-" + (source.kind === "web" ? "web" : "document"));
       item.id = "source-" + entry.message.id + "-" + source.number;
       item.value = source.number;
-      const href = source.kind === "web" ? source.url : "/documents/" + source.document_id + "/download/";
-      const anchor = element("a", null, source.title);
-      anchor.href = href;
-      if (source.kind === "web") { anchor.rel = "noopener noreferrer nofollow"; anchor.target = "_blank"; }
-      item.appendChild(anchor);
-      if (source.page) item.appendChild(document.createTextNode(", page " + source.page));
+      item.append(sourceTitle(source));
+      const where = sourceWhere(source);
+      if (where) item.append(" ", element("span", "source-where", where));
       if (source.snippet) item.appendChild(element("q", "source-snippet", source.snippet));
+      if (source.kind !== "web" && source.page) item.appendChild(originalLink(source));
       entry.sources.appendChild(item);
     });
+    entry.summary.textContent = "Sources (" + sorted.length + ")";
+    entry.panel.hidden = sorted.length === 0;
   }
+
+  function sourceTitle(source) {
+    const anchor = element("a", "source-title", source.title);
+    if (source.kind === "web") {
+      if (/^https?:\/\//i.test(source.url || "")) anchor.href = source.url; // only what the web fetcher reads
+      anchor.rel = "noopener noreferrer nofollow";
+      anchor.target = "_blank";
+    } else {
+      anchor.href = Chat.urls.documentRead(source.document_id, source.chunk_id);
+    }
+    return anchor;
+  }
+
+  function sourceWhere(source) {
+    if (source.kind === "web") {
+      try { return new URL(source.url).host; } catch (error) { return ""; }
+    }
+    return [source.page ? "page " + source.page : "", source.heading_path || ""].filter(Boolean).join(" · ");
+  }
+
+  // Worded "PDF" only when the source says it is one (sources saved before they named their kind do not).
+  function originalLink(source) {
+    const what = source.document_kind === "pdf" ? "the PDF" : "the original";
+    const anchor = element("a", "source-original", "Open " + what + " at page " + source.page);
+    anchor.href = Chat.urls.documentOriginal(source.document_id, source.page);
+    return anchor;
+  }
+
+  // A citation [n] points into the panel: open it and bring its source into view. Done here rather than by the
+  // browser's fragment navigation, which fires popstate, and popstate reloads the chat page (chat/composer.js).
+  list.addEventListener("click", function (event) {
+    const link = event.target.closest ? event.target.closest("a.citation") : null;
+    if (!link) return;
+    event.preventDefault(); // also for a [n] the answer has no source for: nothing to show, and no reload
+    const target = document.getElementById(decodeURIComponent(link.hash.slice(1)));
+    const panel = target && target.closest("details.message-sources-panel");
+    if (!panel) return;
+    panel.open = true;
+    target.tabIndex = -1; // focusable, so keyboard and screen-reader users land on the source too
+    target.scrollIntoView({ block: "center" });
+    target.focus({ preventScroll: true });
+    history.replaceState(history.state, "", link.hash);
+  });
 
   function renderWeb(entry, frame) {
     entry.web.replaceChildren();

@@ -55,6 +55,15 @@
       conversation: function (id) { return withId(data.conversationApi, id); },
       page: function (id) { return withId(data.pageUrl, id); },
       socket: function (id) { return withId(data.socketUrl, id); },
+      // The reader, scrolled to the cited chunk's passage (marked there with the id chunk-<id>).
+      documentRead: function (id, chunkId) {
+        const url = withId(data.documentReadUrl, id);
+        return chunkId == null ? url : url + "?chunk=" + encodeURIComponent(chunkId) + "#chunk-" + chunkId;
+      },
+      // The original file; a PDF opens in the browser's viewer at the page (other kinds are downloaded).
+      documentOriginal: function (id, page) {
+        return withId(data.documentOriginalUrl, id) + (page ? "#page=" + encodeURIComponent(page) : "");
+      },
     },
     // Sends a frame if connected; false otherwise (the caller says so, or queues it).
     send: function (frame) { return Boolean(Chat.state.socket) && Chat.state.socket.send(frame); },
