@@ -134,7 +134,7 @@ def document_read(request: HttpRequest, document_id: str) -> HttpResponse:
 
 
 # The browser's own PDF viewer, in a tab or a frame of ours, with nothing else allowed: a PDF is untrusted content.
-ORIGINAL_PDF_POLICY = "default-src 'none'; object-src 'self'; plugin-types application/pdf; frame-ancestors 'self'"
+ORIGINAL_PDF_POLICY = "default-src 'none'; object-src 'self'; frame-ancestors 'self'"
 
 
 @login_required

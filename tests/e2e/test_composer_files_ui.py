@@ -93,6 +93,7 @@ def test_a_file_dropped_on_a_new_chat_is_read_before_the_question_waiting_for_it
     assert note.inner_text() == ""
     answer = page.locator(".message-assistant").first
     page.wait_for_selector('.message-assistant[data-status="complete"]', timeout=90_000)
+    answer.locator(".message-sources-summary").click()  # the sources panel starts closed
     source = answer.locator(".message-sources li").first
     source.wait_for(timeout=30_000)
     assert "lighthouse.txt" in source.inner_text(), "the answer cites the attached file"

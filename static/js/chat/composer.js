@@ -152,7 +152,12 @@
   }
 
   // Back or forward across the address a first send pushed: show that page as the server renders it.
-  window.addEventListener("popstate", function () { window.location.reload(); });
+  // Back and forward between conversations (the first send pushes the new one's address): show the one the address
+  // names. A change of the #fragment alone (a citation, an in-page link) stays on this page.
+  window.addEventListener("popstate", function () {
+    const shown = Chat.state.conversationId ? Chat.urls.page(Chat.state.conversationId) : Chat.urls.home;
+    if (window.location.pathname !== new URL(shown, window.location.href).pathname) window.location.reload();
+  });
 
   if (Chat.state.conversationId) Chat.connect();
   Chat.refreshUsage();

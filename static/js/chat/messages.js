@@ -178,7 +178,7 @@
   }
 
   // A citation [n] points into the panel: open it and bring its source into view. Done here rather than by the
-  // browser's fragment navigation, which fires popstate, and popstate reloads the chat page (chat/composer.js).
+  // browser's fragment navigation, which cannot reach a source inside a closed panel.
   list.addEventListener("click", function (event) {
     const link = event.target.closest ? event.target.closest("a.citation") : null;
     if (!link) return;
