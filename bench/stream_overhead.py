@@ -15,11 +15,14 @@ in a closed loop for ``--saturation-seconds`` against an upstream that answers a
 
     .venv/bin/python bench/stream_overhead.py [--levels 1,50,200,500] [--webs 1,2] [--tokens 20] [--rate 50]
 
-Metrics on against off (issue #20: within 2%): ``--compare-metrics N`` runs N rounds, each one web process with
-METRICS_ENABLED off and one with it on (the order alternating, so drift of the machine cancels), each measured at
-``--compare-level`` streams (web CPU per answer) and at saturation (answers/s); it prints the medians.
+Metrics on against off (issue #20: within 2%): ``--compare-metrics N`` runs N rounds; each starts a web process
+with METRICS_ENABLED off and one with it on (in alternating order) and drives both at once with the same load, path
+by path (a barrier starts each path in both together), at ``--compare-level`` streams each (web CPU per answer) and
+then at saturation (answers/s and web CPU per answer). It prints each round's on/off ratio and their medians: a
+paired design, because on this shared 2-core machine a process's CPU per answer drifts by ±15% from one minute to
+the next, and two processes measured together drift together.
 
-    .venv/bin/python bench/stream_overhead.py --compare-metrics 3 [--compare-level 50]
+    .venv/bin/python bench/stream_overhead.py --compare-metrics 12 --rounds 6 [--compare-level 50]
 """
 
 import argparse
@@ -125,7 +128,12 @@ def chat_body(tag: str, tokens: int, model: str = MODEL) -> dict:
     return {"model": model, "messages": messages, "stream": True, "max_tokens": tokens}
 
 
-async def run_level(level: int, args, upstream: str, app: str, key: str, conversations: list[str], web_pids):
+async def run_level(
+    level: int, args, upstream: str, app: str, key: str, conversations: list[str], web_pids, barrier=None
+):
+    """Each path in turn at ``level`` concurrent streams. With ``barrier`` (an asyncio.Barrier shared with another
+    run_level) each path starts when the other run reaches it too, so two web processes compared are measured under
+    the same load, path for path."""
     import httpx
     import websockets
 
@@ -140,6 +148,8 @@ async def run_level(level: int, args, upstream: str, app: str, key: str, convers
             async def one(index, round_, url=url, headers=headers):
                 return await http_stream(client, url, headers, chat_body(f"c{index}r{round_}", args.tokens))
 
+            if barrier is not None:
+                await barrier.wait()
             paths.append(await measured(Path(name), pids, closed_loop(level, args, one)))
     ws_url = app.replace("http://", "ws://")
     headers = {"Authorization": f"Bearer {key}", "Origin": app}
@@ -150,6 +160,8 @@ async def run_level(level: int, args, upstream: str, app: str, key: str, convers
         )
     )
     await asyncio.gather(*(s.recv() for s in sockets))  # history
+    if barrier is not None:
+        await barrier.wait()
 
     async def one_socket(index, round_):
         return await socket_stream(sockets[index], f"s{index}r{round_}", args.tokens)
@@ -276,6 +288,12 @@ async def side_by_side(coroutines: dict[str, object]) -> dict[str, object]:
     return dict(zip(coroutines, results, strict=True))
 
 
+async def measured_side_by_side(level: int, args, upstream: str, key: str, webs: dict, halves: dict) -> dict:
+    barrier = asyncio.Barrier(len(webs))  # made inside the loop that runs both
+    runs = {m: run_level(level, args, upstream, w.url, key, halves[m], w.pids, barrier) for m, w in webs.items()}
+    return await side_by_side(runs)
+
+
 def compare_metrics(args, env: dict, upstream: str, key: str, conversations: list[str]) -> None:
     """Metrics off and on, two web processes side by side under the same load at the same moment (a paired design):
     on a shared 2-core machine the CPU a process gets, and so its answers per second and even its CPU time per
@@ -295,8 +313,7 @@ def compare_metrics(args, env: dict, upstream: str, key: str, conversations: lis
         try:
             runs = {m: run_level(5, args, upstream, w.url, key, halves[m], w.pids) for m, w in webs.items()}
             asyncio.run(side_by_side(runs))  # warm-up: first requests build caches, pools and metric children
-            runs = {m: run_level(level, args, upstream, w.url, key, halves[m], w.pids) for m, w in webs.items()}
-            paths = asyncio.run(side_by_side(runs))
+            paths = asyncio.run(measured_side_by_side(level, args, upstream, key, webs, halves))
             runs = {m: saturation(args, w.url, key, tuple(w.pids)) for m, w in webs.items()}
             saturated = asyncio.run(side_by_side(runs))
         finally:
