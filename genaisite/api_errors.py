@@ -1,5 +1,5 @@
-"""One error shape per entry point, with the right status: ``{"error": {"code", "message", "fields"?}}`` for
-/api/v1/, OpenAI's ``{"error": {"message", "type", "param", "code"}}`` for /v1/."""
+"""One error shape per entry point, with the right status: ``{"error": {"code", "message", "fields"?,
+"existing_id"?}}`` for /api/v1/, OpenAI's ``{"error": {"message", "type", "param", "code"}}`` for /v1/."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError

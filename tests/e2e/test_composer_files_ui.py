@@ -13,7 +13,8 @@ from documents.models import Document
 from tests.conftest import use_models
 from tests.e2e.conftest import PHONE, WIDE, in_orm_thread
 from tests.e2e.test_chat_flow import drop_files
-from tests.e2e.test_pages import sideways_overflow, sign_in_by_keyboard
+from tests.e2e.test_documents_ui import check  # axe, sideways scroll and a screenshot of each state
+from tests.e2e.test_pages import sign_in_by_keyboard
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,12 +38,6 @@ def live_app(settings, llm_server_url, request) -> str:
 
 def chip(page, name: str):
     return page.locator("#attached-files .file-chip", has_text=name)
-
-
-def check(page, axe_violations, screenshot, step: str) -> None:
-    assert axe_violations(page) == [], step
-    assert sideways_overflow(page) == [], step
-    screenshot(page, step)
 
 
 def the_conversation(username: str) -> tuple[str, list[str]]:

@@ -39,7 +39,7 @@ def test_errors_have_one_shape(schema):
     components = schema["components"]["schemas"]
     assert components["ErrorResponse"]["required"] == ["error"]
     assert components["ErrorDetail"]["required"] == ["code", "message"]
-    assert set(components["ErrorDetail"]["properties"]) == {"code", "message", "fields"}
+    assert set(components["ErrorDetail"]["properties"]) == {"code", "message", "fields", "existing_id"}
 
 
 @pytest.mark.parametrize(
