@@ -385,6 +385,8 @@ SPECTACULAR_SETTINGS = {
         # Two fields named "source" (a conversation's, an ML version's): each keeps a name of its own.
         "SourceEnum": "chat.models.Conversation.Source",
         "ModelVersionSourceEnum": "ml.models.ModelVersion.Source",
+        # A document's kind, in its own answers and in each search hit (document_kind): one enum for both.
+        "DocumentKindEnum": "documents.models.Document.Kind",
     },
 }
 
