@@ -13,6 +13,8 @@ from django.conf import settings
 
 from documents import embeddings
 
+HEADING_SEPARATOR = " > "  # between the headings of a chunk's heading path (documents/reading.py splits on it)
+
 _SENTENCE_END = re.compile(r"(?<=[.!?…。])\s+(?=[\"'“(\[]?[A-ZÀ-Ý0-9])")
 
 
@@ -80,7 +82,7 @@ def _sections(blocks: list[dict]) -> list[tuple[str, list[dict]]]:
         level = block.get("level") or 0
         if level:
             headings = [*headings[: level - 1], block["text"][:120]]
-            path = " > ".join(headings)
+            path = HEADING_SEPARATOR.join(headings)
             sections.append((path, []))
             continue
         current = sections[-1][1] if sections else None

@@ -9,6 +9,7 @@ chunk starts a new section (no overlap is possible) when its page or heading pat
 from dataclasses import dataclass, field
 
 from documents import selectors
+from documents.chunking import HEADING_SEPARATOR
 from documents.models import Document
 
 PARAGRAPH_BREAK = "\n\n"
@@ -29,7 +30,7 @@ class Section:
 
     @property
     def heading(self) -> str:
-        return self.heading_path.rsplit(" > ", 1)[-1]
+        return self.heading_path.rsplit(HEADING_SEPARATOR, 1)[-1]
 
 
 @dataclass

@@ -17,6 +17,12 @@
     }
   }
 
+  // The API's error body ({"error": {"code", "message", "existing_id"?}}) as an ApiError.
+  function errorFrom(data, status, fallback) {
+    const error = (data && data.error) || {};
+    return new ApiError(error.message || fallback, status, error.code, error.existing_id);
+  }
+
   async function api(method, url, body) {
     const options = { method: method, credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() } };
     if (body instanceof FormData) {
@@ -34,9 +40,7 @@
     if (response.status === 204) return null;
     const data = await response.json().catch(function () { return {}; });
     if (!response.ok) {
-      const error = data.error || {};
-      throw new ApiError(error.message || "Something went wrong (" + response.status + ").", response.status, error.code,
-                         error.existing_id);
+      throw errorFrom(data, response.status, "Something went wrong (" + response.status + ").");
     }
     return data;
   }
@@ -110,9 +114,7 @@
           resolve(data);
           return;
         }
-        const error = data.error || {};
-        reject(new ApiError(error.message || "The upload was refused (" + request.status + ").", request.status,
-                            error.code, error.existing_id));
+        reject(errorFrom(data, request.status, "The upload was refused (" + request.status + ")."));
       });
       request.addEventListener("error", function () {
         reject(new ApiError("The server could not be reached. Check your connection.", 0, "offline"));

@@ -16,6 +16,8 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
+from tests.conftest import use_models
+
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "e2e"
 # Flags asked for by the deployment: headless, no sandbox (CI runs as root), no GPU, and no traffic of the
 # browser's own (updates, sync, safe-browsing lists): the app is the only thing it talks to.
@@ -192,3 +194,11 @@ def axe_violations(axe_source):
         ]
 
     return run
+
+
+def local_model_app(settings, llm_server_url: str, request, *, max_output_tokens: int) -> str:
+    """Daphne + a Huey worker on the test database, answering with the local SmolLM2 model (for a test's
+    ``live_app`` fixture: ``max_output_tokens`` is how long its answers may be)."""
+    use_models(settings, llm_server_url, [settings.LLM_MODEL], max_output_tokens=max_output_tokens)
+    request.getfixturevalue("huey_worker")
+    return request.getfixturevalue("daphne_server")(settings.LLM_MODELS)

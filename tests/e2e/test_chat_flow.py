@@ -8,9 +8,8 @@ import json
 import pytest
 
 from chat.models import Message
-from tests.conftest import use_models
 from tests.documents.files import make_pdf
-from tests.e2e.conftest import in_orm_thread
+from tests.e2e.conftest import in_orm_thread, local_model_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,11 +24,8 @@ LONG_REQUEST = "Write a very long story about a dragon who learns to cook, with 
 
 @pytest.fixture
 def live_app(settings, llm_server_url, request) -> str:
-    """Daphne + a Huey worker on the test database, answering with the local SmolLM2 model."""
     # Room for a long answer, so the second one is still being written when the test stops it.
-    use_models(settings, llm_server_url, [settings.LLM_MODEL], max_output_tokens=400)
-    request.getfixturevalue("huey_worker")
-    return request.getfixturevalue("daphne_server")(settings.LLM_MODELS)
+    return local_model_app(settings, llm_server_url, request, max_output_tokens=400)
 
 
 def drop_files(page, selector: str, files: list[tuple[str, str, bytes]]) -> None:

@@ -10,8 +10,7 @@ import pytest
 from accounts.models import PolicyOverride
 from chat.models import Conversation
 from documents.models import Document
-from tests.conftest import use_models
-from tests.e2e.conftest import PHONE, WIDE, in_orm_thread
+from tests.e2e.conftest import PHONE, WIDE, in_orm_thread, local_model_app
 from tests.e2e.test_chat_flow import drop_files
 from tests.e2e.test_documents_ui import check  # axe, sideways scroll and a screenshot of each state
 from tests.e2e.test_pages import sign_in_by_keyboard
@@ -30,10 +29,7 @@ CONFLICT = "Failed to load resource: the server responded with a status of 409 (
 
 @pytest.fixture
 def live_app(settings, llm_server_url, request) -> str:
-    """Daphne + a Huey worker on the test database, answering with the local SmolLM2 model (short answers)."""
-    use_models(settings, llm_server_url, [settings.LLM_MODEL], max_output_tokens=48)
-    request.getfixturevalue("huey_worker")
-    return request.getfixturevalue("daphne_server")(settings.LLM_MODELS)
+    return local_model_app(settings, llm_server_url, request, max_output_tokens=48)  # short answers
 
 
 def chip(page, name: str):

@@ -19,7 +19,7 @@
   const waiters = new Set();
   let socket = null;
 
-  function withId(template, id) { return template.replace(Chat.root.dataset.placeholder, id); }
+  const withId = Chat.withId;
   function field(node, name) { return node.querySelector('[data-field="' + name + '"]'); }
 
   function statusText(item, progress) {

@@ -73,7 +73,7 @@
     // Not connected yet (the page just opened, or the conversation was just created) or reconnecting: keep the
     // text and send it the moment the connection is up, rather than asking the user to try again.
     Chat.state.waiting = frame;
-    Chat.el.send.disabled = true;
+    Chat.updateSend();
     Chat.showError("Connecting… your message goes out as soon as the connection is up.");
   }
 
@@ -81,7 +81,7 @@
     const waiting = Chat.state.waiting;
     if (!waiting || !Chat.send(waiting)) return;
     Chat.state.waiting = null;
-    Chat.el.send.disabled = false;
+    Chat.updateSend();
     Chat.showError("");
     sent(waiting.content);
   };
@@ -91,7 +91,7 @@
   async function filesRead() {
     if (!Chat.whenFilesRead) return true;
     Chat.state.holding = true;
-    Chat.el.send.disabled = true;
+    Chat.updateSend();
     try {
       await Chat.whenFilesRead();
       return true;
@@ -100,7 +100,7 @@
       return false;
     } finally {
       Chat.state.holding = false;
-      Chat.el.send.disabled = false;
+      Chat.updateSend();
     }
   }
 
@@ -151,7 +151,6 @@
     });
   }
 
-  // Back or forward across the address a first send pushed: show that page as the server renders it.
   // Back and forward between conversations (the first send pushes the new one's address): show the one the address
   // names. A change of the #fragment alone (a citation, an in-page link) stays on this page.
   window.addEventListener("popstate", function () {

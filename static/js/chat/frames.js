@@ -8,8 +8,7 @@
   function setStreaming(id) {
     Chat.state.streamingId = id;
     Chat.el.stop.hidden = !id;
-    // A message waiting for its files or for the connection keeps Send disabled whatever the socket says.
-    Chat.el.send.disabled = Boolean(id || Chat.state.holding || Chat.state.waiting);
+    Chat.updateSend();
     render.refreshTools();
   }
 

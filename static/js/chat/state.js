@@ -46,6 +46,7 @@
       streamingId: null,
       lastSent: "",
       waiting: null, // a frame sent before the socket was connected, to go out when it is
+      holding: false, // a message waits for its attached files (composer.js)
     },
     messages: new Map(), // message id → entry (chat/messages.js), for the branch shown
     urls: {
@@ -64,6 +65,11 @@
       documentOriginal: function (id, page) {
         return withId(data.documentOriginalUrl, id) + (page ? "#page=" + encodeURIComponent(page) : "");
       },
+    },
+    withId: withId, // a {% url %} made with the placeholder id, for this id
+    // Send is off while an answer is written, or while a message waits for its files or for the connection.
+    updateSend: function () {
+      Chat.el.send.disabled = Boolean(Chat.state.streamingId || Chat.state.holding || Chat.state.waiting);
     },
     // Sends a frame if connected; false otherwise (the caller says so, or queues it).
     send: function (frame) { return Boolean(Chat.state.socket) && Chat.state.socket.send(frame); },
